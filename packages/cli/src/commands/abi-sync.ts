@@ -1,0 +1,2 @@
+import { CliError } from '../errors.js';
+export async function sync(_argv: string[]): Promise<number> { throw new CliError('not built yet'); }

@@ -1,0 +1,58 @@
+import { CliError, UsageError } from './errors.js';
+
+type Command = (argv: string[]) => Promise<number>;
+
+/** One module per command, loaded on demand so `kvm-cli abi …` never loads the VMM. */
+const commands: Record<string, () => Promise<Command>> = {
+  run: async () => (await import('./commands/run.js')).run,
+  caps: async () => (await import('./commands/caps.js')).caps,
+  'abi show': async () => (await import('./commands/abi-spec.js')).show,
+  'abi list': async () => (await import('./commands/abi-spec.js')).list,
+  'abi generate': async () => (await import('./commands/abi-spec.js')).generate,
+  'abi sync': async () => (await import('./commands/abi-sync.js')).sync,
+  'abi diff': async () => (await import('./commands/abi-diff.js')).diff,
+  'abi check': async () => (await import('./commands/abi-check.js')).check,
+};
+
+const HELP = `kvm-cli — a KVM VMM and the KVM ABI spec it is built on
+
+  kvm-cli run [-k KERNEL] [-i INITRD] [-p PARAMS] [-m MEM] [-c CPUS] [--json] …   boot a VM (default: the built-in test guest)
+  kvm-cli caps [--json]                                      this host's KVM API version and capabilities
+  kvm-cli abi list                                           pinned spec versions and arches
+  kvm-cli abi show [VERSION] [--arch ARCH] [--json]          one spec (default: latest, x86_64)
+  kvm-cli abi generate --headers DIR --arch ARCH [--out F]   generate a spec from uapi headers
+  kvm-cli abi sync                                           download and verify the pinned kernel headers
+  kvm-cli abi diff OLD NEW [--json]                          classify every difference between two specs
+  kvm-cli abi check                                          the CI gate: no unsuppressed binary break
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === '-h' || argv[0] === '--help' || argv[0] === 'help') {
+    process.stdout.write(HELP);
+    return argv.length === 0 ? 2 : 0;
+  }
+  const key = argv[0] === 'abi' ? `abi ${argv[1] ?? ''}` : argv[0];
+  const load = commands[key];
+  if (!load) {
+    process.stderr.write(`kvm-cli: unknown command '${key.trim()}' (see kvm-cli --help)\n`);
+    return 2;
+  }
+  const rest = argv.slice(argv[0] === 'abi' ? 2 : 1);
+  try {
+    return await (await load())(rest);
+  } catch (err) {
+    return report(err);
+  }
+}
+
+/** Every failure is one line; a stack trace only with KVM_TS_DEBUG=1. */
+function report(err: unknown): number {
+  if (process.env.KVM_TS_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+  if (err instanceof UsageError) {
+    process.stderr.write(`kvm-cli: ${err.message}\n`);
+    return 2;
+  }
+  const msg = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`kvm-cli: ${msg.split('\n')[0]}\n`);
+  return err instanceof CliError ? err.exitCode : 1;
+}
