@@ -27,6 +27,11 @@ const HELP = `kvm-cli — a KVM VMM and the KVM ABI spec it is built on
 `;
 
 export async function main(argv: string[]): Promise<number> {
+  // `kvm-cli abi show --json | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   if (argv.length === 0 || argv[0] === '-h' || argv[0] === '--help' || argv[0] === 'help') {
     process.stdout.write(HELP);
     return argv.length === 0 ? 2 : 0;

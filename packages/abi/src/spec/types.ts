@@ -35,6 +35,11 @@ export interface LayoutLeaf {
   size: number;
   type: string;
   count?: number;
+  /**
+   * Only for multi-dimensional arrays: the extent of each dimension, outermost first
+   * (`__u8 x[2][3]` → dims [2, 3], count 6). `size` is then, as for every array leaf, one element's size.
+   */
+  dims?: number[];
   bitOffset?: number;
   bitWidth?: number;
 }

@@ -1,2 +1,27 @@
+import { HeaderSyncError, syncHeaders, type HeaderSyncErrorKind } from '@kvm-ts/abi/headers';
+import { parse } from '../args.js';
 import { CliError } from '../errors.js';
-export async function sync(_argv: string[]): Promise<number> { throw new CliError('not built yet'); }
+
+const USAGE = 'kvm-cli abi sync';
+
+/** Distinct exit statuses so scripts can tell a network problem from a tampered download. */
+const EXIT: Record<HeaderSyncErrorKind, number> = {
+  config: 1,
+  'tool-missing': 3,
+  unreachable: 4,
+  'not-found': 4,
+  integrity: 5,
+  extract: 6,
+};
+
+/** kvm-cli abi sync: download, verify and install the pinned kernel headers (kernel-headers/README.md). */
+export async function sync(argv: string[]): Promise<number> {
+  parse(argv, {}, USAGE);
+  try {
+    await syncHeaders({ log: (line) => process.stdout.write(`${line}\n`) });
+  } catch (err) {
+    if (err instanceof HeaderSyncError) throw new CliError(`abi sync: ${err.message}`, EXIT[err.kind]);
+    throw err;
+  }
+  return 0;
+}

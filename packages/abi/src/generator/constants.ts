@@ -1,0 +1,51 @@
+import { evalConstExpr, ExprError, type ExprContext } from './expr.js';
+import { withoutLoc } from './ioctl.js';
+import type { MacroTable } from './preprocess.js';
+import { HeaderError } from './tokens.js';
+
+/** Macros that name a KVM constant. `__KVM_*` ones count only when integer-valued. */
+export const CONSTANT_NAME = /^(__)?KVM_/;
+
+/**
+ * Identifiers some uapi macros use although no uapi header defines them: they only exist inside
+ * the kernel (PAGE_SIZE, SZ_64K) or in a header the uapi file forgot to include (__GENMASK in
+ * 6.12's arm64 asm/kvm.h). A C program using such a macro does not compile, so it is not part of
+ * the userspace ABI and is left out. Any other unknown identifier fails generation: it usually
+ * means an enumerator or macro went missing, and dropping the constant would hide that.
+ */
+const KERNEL_ONLY_IDENTIFIERS = /^(PAGE_SIZE|PAGE_SHIFT|SZ_[0-9]+[KMG]?|__GENMASK|__GENMASK_ULL)$/;
+
+/**
+ * Every object-like KVM_* macro (minus `exclude`, i.e. the ioctls) that is an integer constant
+ * expression, evaluated with C semantics. Not-integer macros (types, strings, empty flags,
+ * statements) are skipped; an integer expression that fails to evaluate is a HeaderError.
+ */
+export function macroConstants(macros: MacroTable, exclude: ReadonlySet<string>, ctx: ExprContext): Map<string, bigint> {
+  const out = new Map<string, bigint>();
+  for (const { name, loc } of macros.objectLike()) {
+    if (!CONSTANT_NAME.test(name) || exclude.has(name)) continue;
+    const body = macros.body(name);
+    if (!body || body.length === 0) continue;
+    let value: bigint;
+    try {
+      value = evalConstExpr(macros.expand(name), ctx);
+    } catch (err) {
+      if (!(err instanceof HeaderError)) throw err;
+      if (err instanceof ExprError && err.kind === 'not-integer') continue;
+      if (err instanceof ExprError && err.kind === 'unresolved') {
+        const ident = /unknown identifier '([^']+)'|call of '([^']+)'/.exec(err.message);
+        const id = ident?.[1] ?? ident?.[2];
+        if (id !== undefined && KERNEL_ONLY_IDENTIFIERS.test(id)) continue;
+      }
+      // Anything else (a sizeof the layout cannot answer, division by zero, an unknown name).
+      throw new HeaderError(loc, `#define ${name}`, withoutLoc(err));
+    }
+    out.set(name, value);
+  }
+  return out;
+}
+
+/** A spec constant: a JSON number when exactly representable and safe for any JSON reader, else a decimal string. */
+export function constantValue(v: bigint): number | string {
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+}

@@ -1,0 +1,550 @@
+/**
+ * LP64 data layout (x86_64 SysV, AAPCS64, RISC-V LP64D) for the types of a parsed header, following
+ * what GCC does on those targets: natural alignment, tail padding, packed/aligned attributes, and
+ * PCC-style bitfields (a field may not span more alignment units of its declared type than the
+ * type itself has; named fields give the record their type's alignment, unnamed ones do not).
+ */
+import type { Arch, LayoutLeaf, StructSpec } from '../spec/types.js';
+import type { ExprContext, IntType } from './expr.js';
+import {
+  parseTypeName,
+  startsTypeName,
+  typeToString,
+  type BaseTypeName,
+  type CType,
+  type EnumDecl,
+  type Member,
+  type RecordDecl,
+  type TranslationUnit,
+  type TypedefDecl,
+} from './parser.js';
+import { HeaderError, type SourceLoc, type Token } from './tokens.js';
+
+export type EvalExpr = (tokens: Token[], ctx?: ExprContext) => bigint;
+
+export interface Layouts {
+  structs: Record<string, StructSpec>;
+  typedefs: Record<string, string>;
+  enumConstants: Record<string, bigint>;
+  sizeofType(typeTokens: Token[]): bigint;
+  alignofType(typeTokens: Token[]): bigint;
+}
+
+export interface ScalarInfo {
+  size: number;
+  signed: boolean;
+  float: boolean;
+}
+
+interface BaseInfo extends ScalarInfo {
+  align: number;
+}
+
+/** The three targets agree on every size; they differ only in plain char's signedness. */
+function baseInfo(name: BaseTypeName, arch: Arch): BaseInfo | undefined {
+  const int = (size: number, signed: boolean): BaseInfo => ({ size, align: size, signed, float: false });
+  const flt = (size: number): BaseInfo => ({ size, align: size, signed: true, float: true });
+  switch (name) {
+    case 'void':
+      return undefined;
+    case 'char':
+      return int(1, plainCharSigned(arch));
+    case 'signed char':
+      return int(1, true);
+    case 'unsigned char':
+    case '_Bool':
+      return int(1, false);
+    case 'short':
+      return int(2, true);
+    case 'unsigned short':
+      return int(2, false);
+    case 'int':
+      return int(4, true);
+    case 'unsigned int':
+      return int(4, false);
+    case 'long':
+    case 'long long':
+      return int(8, true);
+    case 'unsigned long':
+    case 'unsigned long long':
+      return int(8, false);
+    case '__int128':
+      return int(16, true);
+    case 'unsigned __int128':
+      return int(16, false);
+    case 'float':
+      return flt(4);
+    case 'double':
+      return flt(8);
+    case 'long double':
+      return flt(16);
+  }
+}
+
+/** Plain `char` is unsigned in the AAPCS64 and RISC-V psABIs, signed in x86_64 SysV. */
+export function plainCharSigned(arch: Arch): boolean {
+  return arch === 'x86_64';
+}
+
+/**
+ * Whether an unnamed bitfield gives its record the alignment of its declared type: AAPCS64 says
+ * so (GCC's TARGET_ALIGN_ANON_BITFIELD on aarch64); the x86_64 and RISC-V psABIs say it does not.
+ */
+function unnamedBitfieldsAlign(arch: Arch): boolean {
+  return arch === 'arm64';
+}
+
+const POINTER: BaseInfo = { size: 8, align: 8, signed: false, float: false };
+/** GCC's __BIGGEST_ALIGNMENT__ (what a bare `aligned` means) on all three targets at default flags. */
+const BIGGEST_ALIGNMENT = 16;
+const BASE_NAMES = new Set<string>([
+  'char', 'signed char', 'unsigned char', '_Bool', 'short', 'unsigned short', 'int', 'unsigned int', 'long',
+  'unsigned long', 'long long', 'unsigned long long', '__int128', 'unsigned __int128', 'float', 'double',
+  'long double',
+]);
+
+/**
+ * Size and signedness of a scalar leaf type as found in a spec (a base type, a typedef name, a
+ * pointer, or an enum), resolving typedefs through `typedefs`. undefined for arrays, records and
+ * unknown names. Enums are unsigned int: computeLayouts rejects enum-typed members of any other
+ * underlying type, so that is the only kind a spec can contain.
+ */
+export function scalarInfo(type: string, arch: Arch, typedefs: Record<string, string>): ScalarInfo | undefined {
+  let t = type.trim();
+  for (let hops = 0; Object.hasOwn(typedefs, t) && hops < 64; hops++) t = typedefs[t].trim();
+  if (t.endsWith('*') || t.includes('(*')) return { size: 8, signed: false, float: false };
+  if (t.startsWith('enum ')) return { size: 4, signed: false, float: false };
+  if (!BASE_NAMES.has(t)) return undefined;
+  const info = baseInfo(t as BaseTypeName, arch)!;
+  return { size: info.size, signed: info.signed, float: info.float };
+}
+
+export function computeLayouts(tu: TranslationUnit, arch: Arch, evalExpr: EvalExpr): Layouts {
+  return new LayoutEngine(tu, arch, evalExpr).run();
+}
+
+interface SizeAlign {
+  size: number;
+  align: number;
+}
+
+/** A leaf relative to its record; `anonElem` names an array element type that has no tag yet. */
+interface Leaf extends LayoutLeaf {
+  anonElem?: RecordDecl;
+}
+
+interface RecordLayout {
+  size: number;
+  align: number;
+  leaves: Leaf[];
+}
+
+interface EnumLayout extends SizeAlign {
+  underlying: BaseTypeName;
+}
+
+class LayoutEngine {
+  private readonly records = new Map<RecordDecl, RecordLayout>();
+  private readonly inProgress = new Set<RecordDecl>();
+  private readonly enums = new Map<EnumDecl, EnumLayout>();
+  private readonly enumConstants: Record<string, bigint> = {};
+  /** Typedefs in force so far: a later one is not visible to earlier declarations. */
+  private readonly typedefsSeen = new Map<string, TypedefDecl>();
+  private readonly typedefSizes = new Map<TypedefDecl, SizeAlign>();
+  private readonly arraySizes = new WeakMap<CType, number>();
+  private readonly ctx: ExprContext;
+
+  constructor(
+    private readonly tu: TranslationUnit,
+    private readonly arch: Arch,
+    private readonly evalExpr: EvalExpr,
+  ) {
+    this.ctx = {
+      sizeof: (tokens) => BigInt(this.sizeAlign(this.typeName(tokens), tokens[0]?.loc ?? unknownLoc, 'sizeof').size),
+      alignof: (tokens) => BigInt(this.sizeAlign(this.typeName(tokens), tokens[0]?.loc ?? unknownLoc, 'alignof').align),
+      ident: (name) => (Object.hasOwn(this.enumConstants, name) ? this.enumConstants[name] : undefined),
+      isTypeName: (tokens) => startsTypeName(tokens, tu),
+      castType: (tokens) => this.intType(this.typeName(tokens)),
+    };
+  }
+
+  run(): Layouts {
+    const structs: Record<string, StructSpec> = {};
+    for (const d of this.tu.decls) {
+      switch (d.kind) {
+        case 'typedef':
+          this.typedefsSeen.set(d.name, d);
+          break;
+        case 'enum':
+          this.layoutEnum(d.decl);
+          break;
+        case 'record': {
+          const layout = this.layoutRecord(d.decl);
+          if (d.decl.tag !== undefined) this.emit(d.decl.tag, d.decl.kind, layout, structs);
+          break;
+        }
+        case 'staticAssert':
+          if (this.eval(d.expr, d.loc, '_Static_assert') === 0n) {
+            throw new HeaderError(d.loc, '_Static_assert', `assertion failed for ${this.arch}: ${d.expr.map((t) => t.text).join(' ')}`);
+          }
+          break;
+        case 'object':
+          break;
+      }
+    }
+    const typedefs: Record<string, string> = {};
+    for (const [name, td] of this.tu.typedefs) typedefs[name] = typeToString(this.resolveDeep(td.type));
+    return {
+      structs,
+      typedefs,
+      enumConstants: this.enumConstants,
+      sizeofType: (tokens) => this.ctx.sizeof!(tokens),
+      alignofType: (tokens) => this.ctx.alignof!(tokens),
+    };
+  }
+
+  // ---- spec output ----
+
+  private emit(key: string, kind: 'struct' | 'union', layout: RecordLayout, structs: Record<string, StructSpec>): void {
+    const leaves = layout.leaves.map((leaf): LayoutLeaf => {
+      const { anonElem, ...out } = leaf;
+      if (anonElem) {
+        const name = `${key}.${leaf.path}`;
+        this.emit(name, anonElem.kind, this.records.get(anonElem)!, structs);
+        out.type = `${anonElem.kind} ${name}`;
+      }
+      return out;
+    });
+    structs[key] = { size: layout.size, align: layout.align, kind, layout: leaves };
+  }
+
+  // ---- types ----
+
+  private typeName(tokens: Token[]): CType {
+    return parseTypeName(tokens, this.tu);
+  }
+
+  private typedef(type: { name: string; loc: SourceLoc }): TypedefDecl {
+    const td = this.typedefsSeen.get(type.name);
+    if (!td) throw new HeaderError(type.loc, `typedef ${type.name}`, 'used before it is declared');
+    return td;
+  }
+
+  /** Follows typedefs at the outermost level only. */
+  private resolve(type: CType): CType {
+    let t = type;
+    while (t.kind === 'typedef') {
+      const td = this.tu.typedefs.get(t.name);
+      if (!td) throw new HeaderError(t.loc, 'type', `unknown type name '${t.name}'`);
+      t = td.type;
+    }
+    return t;
+  }
+
+  private resolveDeep(type: CType): CType {
+    const t = this.resolve(type);
+    switch (t.kind) {
+      case 'pointer':
+        return { kind: 'pointer', to: this.resolveDeep(t.to) };
+      case 'array':
+        return { ...t, of: this.resolveDeep(t.of) };
+      case 'function':
+        return { ...t, returns: this.resolveDeep(t.returns) };
+      default:
+        return t;
+    }
+  }
+
+  private sizeAlign(type: CType, loc: SourceLoc, use: string): SizeAlign {
+    switch (type.kind) {
+      case 'base': {
+        const info = baseInfo(type.name, this.arch);
+        if (!info) throw new HeaderError(loc, use, `'${type.name}' has no size`);
+        return { size: info.size, align: info.align };
+      }
+      case 'pointer':
+        return POINTER;
+      case 'typedef': {
+        const td = this.typedef(type);
+        let sa = this.typedefSizes.get(td);
+        if (!sa) {
+          sa = { ...this.sizeAlign(td.type, type.loc, use) };
+          // On a typedef, aligned(n) sets the alignment, lowering it too (GCC documents this).
+          if (td.attrs.aligned.length) sa.align = this.userAlign(td.attrs.aligned);
+          this.typedefSizes.set(td, sa);
+        }
+        return sa;
+      }
+      case 'record': {
+        const layout = this.records.get(type.decl);
+        if (!layout) throw new HeaderError(loc, `${use} of ${recordName(type.decl)}`, this.whyIncomplete(type.decl));
+        return { size: layout.size, align: layout.align };
+      }
+      case 'enum': {
+        const layout = this.enums.get(type.decl);
+        if (!layout) throw new HeaderError(loc, `${use} of enum ${type.decl.tag ?? '<anonymous>'}`, 'incomplete enum type');
+        return layout;
+      }
+      case 'array': {
+        const elem = this.sizeAlign(type.of, loc, use);
+        return { size: elem.size * this.arrayCount(type), align: elem.align };
+      }
+      case 'function':
+        throw new HeaderError(loc, use, 'a function type has no size');
+    }
+  }
+
+  private whyIncomplete(decl: RecordDecl): string {
+    if (this.inProgress.has(decl)) return 'contains itself by value';
+    if (decl.members) {
+      return `used by value before its definition at ${decl.defLoc!.file}:${decl.defLoc!.line}`;
+    }
+    return 'incomplete type (declared but never defined)';
+  }
+
+  private arrayCount(type: Extract<CType, { kind: 'array' }>): number {
+    if (type.size === null) return 0;
+    let n = this.arraySizes.get(type);
+    if (n === undefined) {
+      n = toNumber(this.eval(type.size, type.loc, 'array size'), type.loc, 'array size');
+      this.arraySizes.set(type, n);
+    }
+    return n;
+  }
+
+  private intType(type: CType): IntType | undefined {
+    const t = this.resolve(type);
+    let size: number;
+    let signed: boolean;
+    if (t.kind === 'base') {
+      const info = baseInfo(t.name, this.arch);
+      if (!info || info.float || info.size > 8) return undefined;
+      size = info.size;
+      signed = info.signed;
+    } else if (t.kind === 'enum') {
+      const e = this.enums.get(t.decl);
+      if (!e) return undefined;
+      size = e.size;
+      signed = baseInfo(e.underlying, this.arch)!.signed;
+    } else if (t.kind === 'pointer') {
+      size = 8;
+      signed = false;
+    } else return undefined;
+    return { bits: (size * 8) as IntType['bits'], unsigned: !signed };
+  }
+
+  private eval(tokens: Token[], loc: SourceLoc, what: string): bigint {
+    if (tokens.length === 0) throw new HeaderError(loc, what, 'empty expression');
+    return this.evalExpr(tokens, this.ctx);
+  }
+
+  private userAlign(aligned: { tokens: Token[] | null; loc: SourceLoc }[]): number {
+    let max = 0;
+    for (const a of aligned) {
+      const n = a.tokens ? toNumber(this.eval(a.tokens, a.loc, 'aligned'), a.loc, 'aligned') : BIGGEST_ALIGNMENT;
+      if (n === 0 || (n & (n - 1)) !== 0) throw new HeaderError(a.loc, `aligned(${n})`, 'alignment is not a power of two');
+      max = Math.max(max, n);
+    }
+    return max;
+  }
+
+  // ---- enums ----
+
+  private layoutEnum(decl: EnumDecl): void {
+    let next = 0n;
+    let min = 0n;
+    let max = 0n;
+    for (const e of decl.enumerators ?? []) {
+      const v = e.value ? this.eval(e.value, e.loc, `enumerator ${e.name}`) : next;
+      if (Object.hasOwn(this.enumConstants, e.name) && this.enumConstants[e.name] !== v) {
+        throw new HeaderError(e.loc, `enumerator ${e.name}`, 'redefined with a different value');
+      }
+      this.enumConstants[e.name] = v;
+      if (v < min) min = v;
+      if (v > max) max = v;
+      next = v + 1n;
+    }
+    const underlying = enumUnderlying(min, max, decl.attrs.packed);
+    if (!underlying) throw new HeaderError(decl.defLoc ?? decl.loc, `enum ${decl.tag ?? '<anonymous>'}`, 'values do not fit in 64 bits');
+    const info = baseInfo(underlying, this.arch)!;
+    let align = info.align;
+    if (decl.attrs.aligned.length) align = Math.max(align, this.userAlign(decl.attrs.aligned));
+    this.enums.set(decl, { size: info.size, align, underlying });
+  }
+
+  // ---- records ----
+
+  private layoutRecord(decl: RecordDecl): RecordLayout {
+    const done = this.records.get(decl);
+    if (done) return done;
+    this.inProgress.add(decl);
+    const isUnion = decl.kind === 'union';
+    const packedRecord = decl.attrs.packed;
+    let bitpos = 0;
+    let unionBits = 0;
+    let align = 1;
+    const leaves: Leaf[] = [];
+    for (const [i, m] of decl.members!.entries()) {
+      const where = recordName(decl) + (m.name ? `.${m.name}` : '');
+      const r = this.resolve(m.type);
+      if (r.kind === 'array' && r.size === null && !isUnion && i !== decl.members!.length - 1) {
+        throw new HeaderError(m.loc, `member ${where}`, 'flexible array member is not the last member');
+      }
+      const packed = packedRecord || m.attrs.packed;
+      const user = m.attrs.aligned.length ? this.userAlign(m.attrs.aligned) : 0;
+      if (m.bitWidth) {
+        const placed = this.placeBitfield(m, where, isUnion ? 0 : bitpos, packed, user);
+        if (placed === undefined) continue;
+        if (isUnion) unionBits = Math.max(unionBits, placed.end);
+        else bitpos = placed.end;
+        align = Math.max(align, placed.recordAlign);
+        if (placed.leaf) leaves.push(placed.leaf);
+        continue;
+      }
+      const { size, align: typeAlign } = this.sizeAlign(m.type, m.loc, `member ${where}`);
+      const fieldAlign = Math.max(packed ? 1 : typeAlign, user);
+      const offsetBits = isUnion ? 0 : alignUp(bitpos, fieldAlign * 8);
+      if (isUnion) unionBits = Math.max(unionBits, size * 8);
+      else bitpos = offsetBits + size * 8;
+      align = Math.max(align, fieldAlign);
+      this.memberLeaves(m, offsetBits / 8, leaves, where);
+    }
+    if (decl.attrs.aligned.length) align = Math.max(align, this.userAlign(decl.attrs.aligned));
+    const dataBytes = Math.ceil((isUnion ? unionBits : bitpos) / 8);
+    const layout: RecordLayout = { size: alignUp(dataBytes, align), align, leaves: stableSortByOffset(leaves) };
+    this.inProgress.delete(decl);
+    this.records.set(decl, layout);
+    return layout;
+  }
+
+  /** undefined for a zero-width field; otherwise where the field ends and what it adds. */
+  private placeBitfield(
+    m: Member,
+    where: string,
+    bitpos: number,
+    packed: boolean,
+    user: number,
+  ): { end: number; recordAlign: number; leaf?: Leaf } | undefined {
+    const { size, align } = this.sizeAlign(m.type, m.loc, `bitfield ${where}`);
+    const t = this.resolve(m.type);
+    if (t.kind !== 'enum' && !(t.kind === 'base' && !baseInfo(t.name, this.arch)?.float)) {
+      throw new HeaderError(m.loc, `bitfield ${where}`, `type '${typeToString(m.type)}' is not an integer type`);
+    }
+    const width = toNumber(this.eval(m.bitWidth!, m.loc, `bitfield ${where} width`), m.loc, `bitfield ${where} width`);
+    if (width > size * 8) throw new HeaderError(m.loc, `bitfield ${where}`, `width ${width} exceeds its type (${size * 8} bits)`);
+    const unitBits = size * 8;
+    const alignBits = align * 8;
+    if (width === 0) {
+      if (m.name !== undefined) throw new HeaderError(m.loc, `bitfield ${where}`, 'named bitfield has zero width');
+      // GCC moves to the declared type's boundary even in packed records.
+      return { end: alignUp(bitpos, alignBits), recordAlign: unnamedBitfieldsAlign(this.arch) ? align : 1 };
+    }
+    let start = bitpos;
+    if (!packed && excessUnitSpan(start, width, alignBits, unitBits)) start = alignUp(start, alignBits);
+    if (user) start = alignUp(start, user * 8);
+    const typeAlign = m.name !== undefined || unnamedBitfieldsAlign(this.arch) ? (packed ? 1 : align) : 1;
+    const recordAlign = Math.max(typeAlign, user);
+    if (m.name === undefined) return { end: start + width, recordAlign };
+    const unitOffset = Math.floor(start / unitBits) * size;
+    const bitOffset = start - unitOffset * 8;
+    if (bitOffset + width > unitBits) {
+      throw new HeaderError(m.loc, `bitfield ${where}`,
+        `packed bitfield at bit ${start} straddles its ${size}-byte storage unit, which the spec format cannot express`);
+    }
+    const leaf: Leaf = { path: m.name, offset: unitOffset, size, type: this.scalarTypeString(m, where), bitOffset, bitWidth: width };
+    return { end: start + width, recordAlign, leaf };
+  }
+
+  /**
+   * A scalar leaf's type as spelled. Enum leaves must be unsigned int underneath (what scalarInfo
+   * assumes for "enum X"); an anonymous enum cannot be named, so its leaf says "unsigned int".
+   */
+  private scalarTypeString(m: Member, where: string): string {
+    const t = this.resolve(m.type);
+    if (t.kind === 'enum') {
+      const e = this.enums.get(t.decl)!;
+      if (e.underlying !== 'unsigned int') {
+        throw new HeaderError(m.loc, `member ${where}`,
+          `enum ${t.decl.tag ?? '<anonymous>'} has underlying type ${e.underlying}; spec leaves only describe unsigned int enums`);
+      }
+      if (m.type.kind === 'enum' && t.decl.tag === undefined) return e.underlying;
+    }
+    return typeToString(m.type);
+  }
+
+  /** Appends the leaves of member `m` placed at byte `offset` of its record. */
+  private memberLeaves(m: Member, offset: number, out: Leaf[], where: string): void {
+    const t = this.resolve(m.type);
+    if (t.kind === 'record') {
+      const sub = this.records.get(t.decl)!;
+      for (const leaf of sub.leaves) {
+        out.push({ ...leaf, path: m.name !== undefined ? `${m.name}.${leaf.path}` : leaf.path, offset: leaf.offset + offset });
+      }
+      return;
+    }
+    if (m.name === undefined) throw new HeaderError(m.loc, 'member', 'unnamed member that is not a struct or union');
+    if (t.kind === 'array') {
+      const dims: number[] = [];
+      let elem: CType = m.type;
+      let r: CType = t;
+      while (r.kind === 'array') {
+        dims.push(this.arrayCount(r));
+        elem = r.of;
+        r = this.resolve(r.of);
+      }
+      const count = dims.reduce((a, b) => a * b, 1);
+      const { size } = this.sizeAlign(elem, m.loc, `member ${m.name}`);
+      const leaf: Leaf = { path: m.name, offset, size, type: '', count };
+      if (dims.length > 1) leaf.dims = dims;
+      if (r.kind === 'record') {
+        if (r.decl.tag !== undefined) leaf.type = `${r.decl.kind} ${r.decl.tag}`;
+        else leaf.anonElem = r.decl;
+      } else {
+        leaf.type = this.scalarTypeString({ ...m, type: elem }, where);
+      }
+      out.push(leaf);
+      return;
+    }
+    const { size } = this.sizeAlign(m.type, m.loc, `member ${m.name}`);
+    out.push({ path: m.name, offset, size, type: this.scalarTypeString(m, where) });
+  }
+}
+
+const unknownLoc: SourceLoc = { file: '<type name>', line: 0 };
+
+function recordName(decl: RecordDecl): string {
+  return `${decl.kind} ${decl.tag ?? `<anonymous at ${(decl.defLoc ?? decl.loc).file}:${(decl.defLoc ?? decl.loc).line}>`}`;
+}
+
+function alignUp(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}
+
+/** GCC's excess_unit_span: would the field cover more `align`-sized units than its type has? */
+function excessUnitSpan(bitpos: number, width: number, alignBits: number, typeBits: number): boolean {
+  const offset = bitpos % alignBits;
+  return Math.floor((offset + width + alignBits - 1) / alignBits) > Math.floor(typeBits / alignBits);
+}
+
+/** GCC: unsigned int unless a negative value needs int; 64-bit types when 32 bits are not enough. */
+function enumUnderlying(min: bigint, max: bigint, packed: boolean): BaseTypeName | undefined {
+  const candidates: [BaseTypeName, bigint, bigint][] = [
+    ['unsigned char', 0n, 0xffn], ['signed char', -0x80n, 0x7fn],
+    ['unsigned short', 0n, 0xffffn], ['short', -0x8000n, 0x7fffn],
+    ['unsigned int', 0n, 0xffffffffn], ['int', -0x80000000n, 0x7fffffffn],
+    ['unsigned long', 0n, 0xffffffffffffffffn], ['long', -0x8000000000000000n, 0x7fffffffffffffffn],
+  ];
+  for (const [name, lo, hi] of packed ? candidates : candidates.slice(4)) {
+    if (min >= lo && max <= hi) return name;
+  }
+  return undefined;
+}
+
+function toNumber(v: bigint, loc: SourceLoc, what: string): number {
+  if (v < 0n || v > 0x7fffffffn) throw new HeaderError(loc, what, `value ${v} is out of range`);
+  return Number(v);
+}
+
+function stableSortByOffset(leaves: Leaf[]): Leaf[] {
+  return leaves.map((leaf, i) => ({ leaf, i })).sort((a, b) => a.leaf.offset - b.leaf.offset || a.i - b.i).map((x) => x.leaf);
+}

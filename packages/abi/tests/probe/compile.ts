@@ -1,0 +1,48 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Arch } from '../../src/spec/types.js';
+import { PROBE_SECTION } from './items.js';
+
+export interface Toolchain {
+  cc: string;
+  objcopy: string;
+}
+
+const TRIPLETS: Record<Arch, string> = { x86_64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu', riscv64: 'riscv64-linux-gnu' };
+const NODE_ARCH: Record<Arch, string> = { x86_64: 'x64', arm64: 'arm64', riscv64: 'riscv64' };
+
+function onPath(tool: string): boolean {
+  return spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * The C toolchain for `arch` (or the first tool missing): the triplet-prefixed cross tools, or on
+ * a host of that arch the plain system gcc/objcopy.
+ */
+export function toolchain(arch: Arch): Toolchain | { missing: string } {
+  const candidates: Toolchain[] = [];
+  if (process.arch === NODE_ARCH[arch]) candidates.push({ cc: 'gcc', objcopy: 'objcopy' });
+  candidates.push({ cc: `${TRIPLETS[arch]}-gcc`, objcopy: `${TRIPLETS[arch]}-objcopy` });
+  for (const tc of candidates) if (onPath(tc.cc) && onPath(tc.objcopy)) return tc;
+  const last = candidates[candidates.length - 1];
+  return { missing: onPath(last.cc) ? last.objcopy : last.cc };
+}
+
+/**
+ * Compiles `source` against exactly `includeRoot` (no system headers, no __KERNEL__) into an object
+ * file and returns the bytes of the probe section.
+ */
+export function compileProbe(tc: Toolchain, includeRoot: string, source: string, workDir: string): Buffer {
+  const c = join(workDir, 'probe.c');
+  const obj = join(workDir, 'probe.o');
+  const bin = join(workDir, 'probe.bin');
+  writeFileSync(c, source);
+  const r = spawnSync(tc.cc, ['-std=gnu11', '-nostdinc', '-I', includeRoot, '-w', '-O0', '-c', c, '-o', obj], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    const errors = (r.stderr || r.error?.message || '').split('\n').filter((l) => /error/.test(l)).slice(0, 20);
+    throw new Error(`${tc.cc} could not compile the probe (${c}):\n${errors.join('\n')}`);
+  }
+  execFileSync(tc.objcopy, ['-O', 'binary', `--only-section=${PROBE_SECTION}`, obj, bin]);
+  return readFileSync(bin);
+}

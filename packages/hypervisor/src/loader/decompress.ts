@@ -1,0 +1,357 @@
+/**
+ * Decompression of a bzImage's payload on the host. Linux appends the uncompressed size as a
+ * little-endian u32 after every payload (gzip's ISIZE plays that role for gzip), so the output size
+ * is known up front: it is checked against a cap (the guest's RAM) before anything is allocated,
+ * and the decoders are stopped as soon as they try to produce more.
+ */
+import { crc32, gunzipSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { Decompress as ZstdDecompress } from 'fzstd';
+import { ImageError } from './errors.js';
+
+export type Compression = 'gzip' | 'xz' | 'zstd' | 'bzip2' | 'lzma' | 'lzo' | 'lz4' | 'none' | 'unknown';
+
+/** Identifies a compressed stream by its magic bytes (the same set Linux's decompressors accept). */
+export function detectCompression(data: Uint8Array): Compression {
+  const b = (i: number) => (i < data.length ? data[i] : -1);
+  if (b(0) === 0x1f && (b(1) === 0x8b || b(1) === 0x9e)) return 'gzip';
+  if (b(0) === 0xfd && b(1) === 0x37 && b(2) === 0x7a && b(3) === 0x58 && b(4) === 0x5a && b(5) === 0x00) return 'xz';
+  if (b(0) === 0x28 && b(1) === 0xb5 && b(2) === 0x2f && b(3) === 0xfd) return 'zstd';
+  if (b(0) === 0x42 && b(1) === 0x5a && b(2) === 0x68) return 'bzip2';
+  if (b(0) === 0x5d && b(1) === 0x00 && b(2) === 0x00) return 'lzma';
+  if (b(0) === 0x89 && b(1) === 0x4c && b(2) === 0x5a && b(3) === 0x4f) return 'lzo';
+  if (b(0) === 0x02 && b(1) === 0x21 && b(2) === 0x4c && b(3) === 0x18) return 'lz4';
+  if (b(0) === 0x7f && b(1) === 0x45 && b(2) === 0x4c && b(3) === 0x46) return 'none';
+  return 'unknown';
+}
+
+export interface Decompressed {
+  data: Uint8Array;
+  compression: Compression;
+}
+
+/**
+ * Decompresses a Linux kernel payload (compressed stream followed by its u32 uncompressed size).
+ * `cap` bounds the output; an uncompressed ("none") payload is returned as is.
+ */
+export function decompressKernelPayload(payload: Uint8Array, cap: number): Decompressed {
+  const compression = detectCompression(payload);
+  switch (compression) {
+    case 'none':
+      return { data: payload, compression };
+    case 'gzip':
+    case 'xz':
+    case 'zstd':
+      break;
+    case 'unknown':
+      throw new ImageError('unrecognised kernel payload compression (not gzip, xz, zstd, lz4, lzo, bzip2 or lzma)');
+    default:
+      throw new ImageError(`unsupported compression: ${compression} (supported: gzip, xz, zstd)`);
+  }
+  if (payload.length < 8) throw new ImageError(`${compression} kernel payload is truncated (${payload.length} bytes)`);
+  const size = new DataView(payload.buffer, payload.byteOffset, payload.length).getUint32(payload.length - 4, true);
+  if (size === 0) throw new ImageError(`${compression} kernel payload declares an uncompressed size of 0`);
+  if (size > cap) {
+    throw new ImageError(`kernel is larger than RAM: uncompressed size ${size} bytes exceeds ${cap} bytes`);
+  }
+  let data: Uint8Array;
+  try {
+    if (compression === 'gzip') data = gunzip(payload, size);
+    else if (compression === 'xz') data = unxz(payload.subarray(0, payload.length - 4), size);
+    else data = unzstd(payload.subarray(0, payload.length - 4), size);
+  } catch (e) {
+    if (e instanceof ImageError) throw e;
+    throw new ImageError(`corrupt ${compression} kernel payload: ${oneLine(e)}`);
+  }
+  if (data.length !== size) {
+    throw new ImageError(`corrupt ${compression} kernel payload: decompressed to ${data.length} bytes, trailer says ${size}`);
+  }
+  return { data, compression };
+}
+
+function oneLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split('\n')[0];
+}
+
+function gunzip(payload: Uint8Array, size: number): Uint8Array {
+  try {
+    return gunzipSync(payload, { maxOutputLength: size });
+  } catch (e) {
+    if (e instanceof RangeError) throw new ImageError(`corrupt gzip kernel payload: output exceeds the declared ${size} bytes`);
+    throw e;
+  }
+}
+
+/** Collects decoder output into one preallocated buffer and refuses to grow past it. */
+class BoundedSink {
+  readonly buf: Uint8Array;
+  length = 0;
+  constructor(readonly what: string, capacity: number) {
+    this.buf = new Uint8Array(capacity);
+  }
+  push(chunk: Uint8Array): void {
+    if (this.length + chunk.length > this.buf.length) {
+      throw new ImageError(`corrupt ${this.what} kernel payload: output exceeds the declared ${this.buf.length} bytes`);
+    }
+    this.buf.set(chunk, this.length);
+    this.length += chunk.length;
+  }
+  result(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+function unzstd(stream: Uint8Array, size: number): Uint8Array {
+  const sink = new BoundedSink('zstd', size);
+  const d = new ZstdDecompress((chunk) => sink.push(chunk));
+  // Push in slices so a corrupt frame cannot make the decoder buffer the whole input twice over.
+  const step = 1 << 20;
+  for (let off = 0; off < stream.length; off += step) {
+    const end = Math.min(off + step, stream.length);
+    d.push(stream.subarray(off, end), end === stream.length);
+  }
+  return sink.result();
+}
+
+// xz-decompress only offers an async web-stream API, but loadKernel is synchronous. Its engine is
+// xz-embedded compiled to WebAssembly, shipped inside the package as a data: URL; we instantiate that
+// module synchronously and drive its small C API directly. That build lacks the x86 BCJ filter which
+// Linux's xz_wrap.sh always applies, so for a BCJ+LZMA2 block we hand the decoder the same stream with
+// the BCJ entry removed from the block header, undo BCJ here, and verify the block's CRC32 ourselves.
+const XZ_OK = 0;
+const XZ_STREAM_END = 1;
+const XZ_DATA_ERROR = 7;
+const XZ_ERRORS: Record<number, string> = {
+  2: 'unsupported integrity check',
+  3: 'decoder out of memory',
+  4: 'dictionary larger than the memory limit',
+  5: 'not an xz stream',
+  6: 'unsupported xz options or filter',
+  7: 'compressed data is corrupt',
+  8: 'stream is truncated',
+};
+const XZ_FILTER_X86 = 0x04;
+const XZ_FILTER_LZMA2 = 0x21;
+const XZ_CHECK_NONE = 0;
+const XZ_CHECK_CRC32 = 1;
+const XZ_STREAM_HEADER_SIZE = 12;
+
+/** The slice of the WebAssembly JS API we use (lib.dom's typings are not part of this Node build). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+interface XzExports {
+  memory: { buffer: ArrayBuffer };
+  create_context(): number;
+  destroy_context(ptr: number): void;
+  supply_input(ptr: number, len: number): void;
+  get_next_output(ptr: number): number;
+}
+
+let xzModule: object | undefined;
+
+function loadXzModule(): object {
+  if (xzModule) return xzModule;
+  const require = createRequire(import.meta.url);
+  const js = readFileSync(require.resolve('xz-decompress'), 'latin1');
+  const m = /data:application\/wasm;base64,([A-Za-z0-9+/=]+)/.exec(js);
+  if (!m) throw new Error('xz-decompress package does not embed its WebAssembly decoder where expected');
+  xzModule = new wasm.Module(Buffer.from(m[1], 'base64'));
+  return xzModule;
+}
+
+function readVarint(buf: Uint8Array, pos: number): { value: number; next: number } {
+  let value = 0;
+  for (let i = 0; i < 9; i++) {
+    if (pos + i >= buf.length) throw new ImageError('corrupt xz kernel payload: truncated block header');
+    const b = buf[pos + i];
+    value += (b & 0x7f) * 2 ** (7 * i);
+    if ((b & 0x80) === 0) return { value, next: pos + i + 1 };
+  }
+  throw new ImageError('corrupt xz kernel payload: overlong integer in block header');
+}
+
+interface BcjPlan {
+  patched: Uint8Array;
+  /** Offset of the block's integrity check in the stream, and the check type. */
+  checkType: number;
+  blockStart: number;
+}
+
+/**
+ * If the first block is BCJ(x86)+LZMA2, returns a copy of the stream whose block header lists LZMA2
+ * alone (same header size, fresh header CRC). Returns undefined for streams the decoder takes as is.
+ */
+function planBcjWorkaround(stream: Uint8Array): BcjPlan | undefined {
+  if (stream.length < XZ_STREAM_HEADER_SIZE + 8) return undefined;
+  const checkType = stream[7] & 0x0f;
+  const blockStart = XZ_STREAM_HEADER_SIZE;
+  const headerSize = (stream[blockStart] + 1) * 4;
+  if (stream[blockStart] === 0 || blockStart + headerSize > stream.length) return undefined;
+  const flags = stream[blockStart + 1];
+  const filterCount = (flags & 3) + 1;
+  let pos = blockStart + 2;
+  const sizes: number[] = [];
+  if (flags & 0x40) ({ next: pos } = readVarint(stream, pos)), sizes.push(pos);
+  if (flags & 0x80) ({ next: pos } = readVarint(stream, pos)), sizes.push(pos);
+  const sizeFields = stream.subarray(blockStart + 2, pos);
+  const filters: Array<{ id: number; props: Uint8Array }> = [];
+  for (let i = 0; i < filterCount; i++) {
+    const id = readVarint(stream, pos);
+    const propsLen = readVarint(stream, id.next);
+    const end = propsLen.next + propsLen.value;
+    if (end > blockStart + headerSize - 4) throw new ImageError('corrupt xz kernel payload: filter list overruns its block header');
+    filters.push({ id: id.value, props: stream.subarray(propsLen.next, end) });
+    pos = end;
+  }
+  if (filters.length !== 2 || filters[0].id !== XZ_FILTER_X86 || filters[1].id !== XZ_FILTER_LZMA2) return undefined;
+  if (filters[0].props.length !== 0) throw new ImageError('unsupported xz options: BCJ filter with a start offset');
+  if (checkType !== XZ_CHECK_NONE && checkType !== XZ_CHECK_CRC32) {
+    throw new ImageError(`unsupported xz options: integrity check type ${checkType} with the x86 BCJ filter`);
+  }
+  const header = new Uint8Array(headerSize);
+  header[0] = stream[blockStart];
+  header[1] = flags & 0xc0;
+  header.set(sizeFields, 2);
+  let p = 2 + sizeFields.length;
+  header[p++] = XZ_FILTER_LZMA2;
+  header[p++] = filters[1].props.length;
+  header.set(filters[1].props, p);
+  new DataView(header.buffer).setUint32(headerSize - 4, crc32(header.subarray(0, headerSize - 4)), true);
+  const patched = stream.slice();
+  patched.set(header, blockStart);
+  return { patched, checkType, blockStart };
+}
+
+/** The first block's stored CRC32, located through the stream index (reached from the footer). */
+function storedBlockCrc32(stream: Uint8Array, blockStart: number): number {
+  const dv = new DataView(stream.buffer, stream.byteOffset, stream.length);
+  const footer = stream.length - 12;
+  if (footer < XZ_STREAM_HEADER_SIZE || stream[footer + 10] !== 0x59 || stream[footer + 11] !== 0x5a) {
+    throw new ImageError('corrupt xz kernel payload: missing stream footer');
+  }
+  const indexStart = footer - (dv.getUint32(footer + 4, true) + 1) * 4;
+  if (indexStart < blockStart || stream[indexStart] !== 0) throw new ImageError('corrupt xz kernel payload: bad index');
+  const records = readVarint(stream, indexStart + 1);
+  if (records.value !== 1) throw new ImageError(`unsupported xz options: ${records.value} blocks with the x86 BCJ filter`);
+  const unpadded = readVarint(stream, records.next).value;
+  // Unpadded size counts header + data + check but not the block padding that precedes the check.
+  const checkAt = blockStart + Math.ceil((unpadded - 4) / 4) * 4;
+  if (checkAt < blockStart || checkAt + 4 > indexStart) throw new ImageError('corrupt xz kernel payload: bad index record');
+  return dv.getUint32(checkAt, true);
+}
+
+/** Undoes the x86 BCJ filter in place (xz-embedded's bcj_x86, whole buffer at stream position 0). */
+export function bcjX86Decode(buf: Uint8Array): void {
+  const allowed = [true, true, true, false, true, false, false, false];
+  const bitNum = [0, 1, 2, 2, 3, 3, 3, 3];
+  const msbyte = (b: number) => b === 0x00 || b === 0xff;
+  if (buf.length <= 4) return;
+  const size = buf.length - 4;
+  let prevPos = -1;
+  let prevMask = 0;
+  for (let i = 0; i < size; i++) {
+    if ((buf[i] & 0xfe) !== 0xe8) continue;
+    const gap = i - prevPos;
+    if (gap > 3) {
+      prevMask = 0;
+    } else {
+      prevMask = (prevMask << (gap - 1)) & 7;
+      if (prevMask !== 0) {
+        const b = buf[i + 4 - bitNum[prevMask]];
+        if (!allowed[prevMask] || msbyte(b)) {
+          prevPos = i;
+          prevMask = (prevMask << 1) | 1;
+          continue;
+        }
+      }
+    }
+    prevPos = i;
+    if (msbyte(buf[i + 4])) {
+      let src = (buf[i + 1] | (buf[i + 2] << 8) | (buf[i + 3] << 16) | (buf[i + 4] << 24)) >>> 0;
+      let dest: number;
+      for (;;) {
+        dest = (src - (i + 5)) >>> 0;
+        if (prevMask === 0) break;
+        const j = bitNum[prevMask] * 8;
+        const b = (dest >>> (24 - j)) & 0xff;
+        if (!msbyte(b)) break;
+        src = (dest ^ (2 ** (32 - j) - 1)) >>> 0;
+      }
+      dest &= 0x01ffffff;
+      if (dest & 0x01000000) dest |= 0xfe000000;
+      buf[i + 1] = dest & 0xff;
+      buf[i + 2] = (dest >>> 8) & 0xff;
+      buf[i + 3] = (dest >>> 16) & 0xff;
+      buf[i + 4] = (dest >>> 24) & 0xff;
+      i += 4;
+    } else {
+      prevMask = (prevMask << 1) | 1;
+    }
+  }
+}
+
+function unxz(stream: Uint8Array, size: number): Uint8Array {
+  const bcj = planBcjWorkaround(stream);
+  const sink = new BoundedSink('xz', size);
+  const rc = runXzDecoder(bcj ? bcj.patched : stream, sink);
+  if (!bcj) {
+    if (rc !== XZ_STREAM_END) throw new ImageError(`corrupt xz kernel payload: ${XZ_ERRORS[rc] ?? `decoder error ${rc}`}`);
+    return sink.result();
+  }
+  // Without BCJ the block's CRC32 (taken over the BCJ-decoded bytes) cannot match, so the decoder
+  // reports a data error right after the last byte; any other outcome means the data itself is bad.
+  if (!((rc === XZ_DATA_ERROR || rc === XZ_STREAM_END) && sink.length === size)) {
+    throw new ImageError(`corrupt xz kernel payload: ${XZ_ERRORS[rc] ?? `decoder error ${rc}`}`);
+  }
+  const out = sink.result();
+  bcjX86Decode(out);
+  if (bcj.checkType === XZ_CHECK_CRC32 && crc32(out) !== storedBlockCrc32(stream, bcj.blockStart)) {
+    throw new ImageError('corrupt xz kernel payload: CRC32 mismatch');
+  }
+  return out;
+}
+
+/** Feeds `stream` to a fresh xz-embedded instance; returns its final status (STREAM_END or an error). */
+function runXzDecoder(stream: Uint8Array, sink: BoundedSink): number {
+  const instance = new wasm.Instance(loadXzModule(), {});
+  const x = instance.exports as unknown as XzExports;
+  const ctx = x.create_context();
+  // The context begins with u32 fields: buffer size, input buffer, input position, input size,
+  // output buffer, output position (the layout xz-decompress's own wrapper relies on).
+  const fields = () => new Uint32Array(x.memory.buffer, ctx, 6);
+  const bufSize = fields()[0];
+  const inBuf = fields()[1];
+  const outBuf = fields()[4];
+  let consumed = 0;
+  let drainCalls = 0;
+  try {
+    for (;;) {
+      const f = fields();
+      if (f[2] === f[3]) {
+        if (consumed < stream.length) {
+          const n = Math.min(bufSize, stream.length - consumed);
+          new Uint8Array(x.memory.buffer, inBuf, n).set(stream.subarray(consumed, consumed + n));
+          consumed += n;
+          x.supply_input(ctx, n);
+        } else {
+          // All input is in, but the decoder may still owe output or its end-of-stream checks; it
+          // answers XZ_BUF_ERROR by itself once it can make no more progress without input.
+          if (++drainCalls > 4) return 8;
+          x.supply_input(ctx, 0);
+        }
+      }
+      const rc = x.get_next_output(ctx);
+      sink.push(new Uint8Array(x.memory.buffer, outBuf, fields()[5]));
+      fields()[5] = 0;
+      if (rc !== XZ_OK) return rc;
+    }
+  } finally {
+    x.destroy_context(ctx);
+  }
+}

@@ -1,0 +1,36 @@
+/** The BIOS memory map handed to the kernel in boot_params.e820_table. */
+import type { GuestMemory } from '../memory.js';
+import { BIOS_END, EBDA_ADDR } from './layout.js';
+
+export const E820_RAM = 1;
+export const E820_RESERVED = 2;
+/** boot_params.e820_table holds at most this many entries. */
+export const E820_MAX_ENTRIES_ZEROPAGE = 128;
+
+export interface E820Entry {
+  addr: number;
+  size: number;
+  type: number;
+}
+
+/** RAM from the memory regions, with the EBDA/BIOS hole below 1 MiB reported as reserved. */
+export function buildE820(mem: GuestMemory): E820Entry[] {
+  const out: E820Entry[] = [];
+  const add = (addr: number, end: number, type: number) => {
+    if (end <= addr) return;
+    const last = out[out.length - 1];
+    if (last && last.type === type && last.addr + last.size === addr) last.size += end - addr;
+    else out.push({ addr, size: end - addr, type });
+  };
+  for (const r of mem.regions) {
+    const end = r.gpa + r.size;
+    if (r.gpa < BIOS_END) {
+      add(r.gpa, Math.min(end, EBDA_ADDR), E820_RAM);
+      add(Math.max(r.gpa, EBDA_ADDR), BIOS_END, E820_RESERVED);
+      add(BIOS_END, end, E820_RAM);
+    } else {
+      add(r.gpa, end, E820_RAM);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,33 @@
+/**
+ * Where the loader puts the boot structures in low guest memory (the same neighbourhood Firecracker
+ * and kvmtool use): all below 640 KiB, clear of the kernel (at or above 1 MiB) and of the
+ * EBDA/BIOS area, which the e820 map reports as reserved and where the MP table lives.
+ */
+export const GDT_ADDR = 0x500;
+export const IDT_ADDR = 0x520;
+export const ZERO_PAGE_ADDR = 0x7000;
+/** Initial stack pointer: top of the page below the page tables, 16-byte aligned. */
+export const BOOT_STACK_TOP = 0x8ff0;
+export const PML4_ADDR = 0x9000;
+export const PDPT_ADDR = 0xa000;
+/** Four page directories, one per GiB of the identity map. */
+export const PD_ADDR = 0xb000;
+export const IDENTITY_MAP_GIB = 4;
+export const CMDLINE_ADDR = 0x20000;
+export const CMDLINE_MAX = 0x10000;
+/** Start of the last KiB of 640 KiB of base memory: EBDA, then the BIOS area up to 1 MiB. */
+export const EBDA_ADDR = 0x9fc00;
+export const MPTABLE_ADDR = EBDA_ADDR;
+export const BIOS_END = 0x100000;
+/** Lowest address a kernel may be loaded at. */
+export const HIGH_MEMORY_START = 0x100000;
+
+/** Ranges the kernel image must not overlap: [start, end). */
+export const BOOT_STRUCTURES: ReadonlyArray<{ name: string; start: number; end: number }> = [
+  { name: 'GDT/IDT', start: GDT_ADDR, end: IDT_ADDR + 8 },
+  { name: 'zero page', start: ZERO_PAGE_ADDR, end: ZERO_PAGE_ADDR + 0x1000 },
+  { name: 'boot stack', start: BOOT_STACK_TOP - 0x1000 + 0x10, end: BOOT_STACK_TOP + 0x10 },
+  { name: 'page tables', start: PML4_ADDR, end: PD_ADDR + IDENTITY_MAP_GIB * 0x1000 },
+  { name: 'command line', start: CMDLINE_ADDR, end: CMDLINE_ADDR + CMDLINE_MAX },
+  { name: 'EBDA/BIOS area (MP table)', start: EBDA_ADDR, end: BIOS_END },
+];

@@ -1,0 +1,31 @@
+/** A DeviceHost that records everything devices do, for unit tests. */
+import type { DeviceHost } from '../../src/devices/device.js';
+
+export class FakeHost implements DeviceHost {
+  readonly irqs: Array<[number, boolean]> = [];
+  readonly irqLevel = new Map<number, boolean>();
+  readonly console: number[] = [];
+  readonly exits: Array<{ status: number; reason: string }> = [];
+  readonly logs: string[] = [];
+  time = 0;
+
+  setIrq(gsi: number, level: boolean): void {
+    this.irqs.push([gsi, level]);
+    this.irqLevel.set(gsi, level);
+  }
+  consoleWrite(bytes: Uint8Array): void {
+    this.console.push(...bytes);
+  }
+  requestExit(status: number, reason: string): void {
+    this.exits.push({ status, reason });
+  }
+  log(line: string): void {
+    this.logs.push(line);
+  }
+  now(): number {
+    return this.time;
+  }
+  consoleText(): string {
+    return Buffer.from(this.console).toString('latin1');
+  }
+}
