@@ -1,1 +1,6 @@
-export {};
+/** Compatibility properties of the KVM ABI specs, shared by the tests and the history report. */
+export * from './bits.js';
+export * from './struct-compat.js';
+export * from './history.js';
+export * from './mutations.js';
+export * from './numbers.js';

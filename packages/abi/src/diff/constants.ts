@@ -1,0 +1,80 @@
+import type { Spec } from '../spec/types.js';
+import { change } from './change.js';
+import type { Change } from './types.js';
+
+/** Exact value of a spec constant (numbers and decimal strings alike). */
+export function constantValue(v: number | string): bigint | string {
+  if (typeof v === 'string') return BigInt(v);
+  return Number.isInteger(v) ? BigInt(v) : String(v);
+}
+
+const LIMIT_WORDS = new Set(['MAX', 'NUM', 'NR', 'COUNT', 'LIMIT', 'NMAX', 'LAST']);
+/** Families whose members are identifiers, even when a word like NR appears in the name (KVM_CAP_NR_VCPUS). */
+const IDENTIFIER_FAMILY = /^KVM_(CAP|EXIT)_|_GRP_|_ATTR/;
+
+/** A limit a tool reads as "at most": raising it keeps every old value valid. */
+export function isLimit(name: string): boolean {
+  return !IDENTIFIER_FAMILY.test(name) && name.split('_').some((w) => LIMIT_WORDS.has(w));
+}
+
+export function compareConstants(old: Spec, neu: Spec): Change[] {
+  const out: Change[] = [];
+  for (const [name, ov] of Object.entries(old.constants)) {
+    if (!(name in neu.constants)) {
+      out.push(change('constant-removed', 'constant', name, `${name} (= ${ov}) is gone`));
+      continue;
+    }
+    const o = constantValue(ov);
+    const n = constantValue(neu.constants[name]);
+    if (o === n) continue;
+    const grew = typeof o === 'bigint' && typeof n === 'bigint' && n > o;
+    out.push(change(grew && isLimit(name) ? 'limit-grown' : 'constant-value-changed', 'constant', name, `${name} ${ov} -> ${neu.constants[name]}`));
+  }
+  const families = new Families(old);
+  for (const [name, nv] of Object.entries(neu.constants)) {
+    if (name in old.constants) continue;
+    out.push(families.classifyAdded(name, constantValue(nv), nv));
+  }
+  return out;
+}
+
+/**
+ * Constants whose names differ only in the last word (KVM_EXIT_*, KVM_DEV_TYPE_*) behave like a C
+ * enumeration: a new member must take a value no old member has, or a tool switching on the value
+ * misreads it. Only the immediate family counts, and limits (KVM_DEV_TYPE_MAX) are no members:
+ * sibling families that merely share a longer prefix (KVM_SEV_SNP_PAGE_TYPE_* under KVM_SEV_*)
+ * reuse small values legitimately.
+ */
+class Families {
+  private readonly members = new Map<string, Array<bigint | string>>();
+
+  constructor(old: Spec) {
+    for (const [name, v] of Object.entries(old.constants)) {
+      if (isLimit(name)) continue;
+      const family = familyOf(name);
+      if (family === undefined) continue;
+      const list = this.members.get(family);
+      if (list) list.push(constantValue(v));
+      else this.members.set(family, [constantValue(v)]);
+    }
+  }
+
+  classifyAdded(name: string, value: bigint | string, raw: number | string): Change {
+    const family = familyOf(name);
+    const values = family === undefined ? undefined : this.members.get(family);
+    if (family === undefined || values === undefined || values.length < 2 || isLimit(name)) {
+      return change('constant-added', 'constant', name, `${name} = ${raw}`);
+    }
+    const distinct = new Set(values).size === values.length;
+    if (distinct && values.includes(value)) {
+      return change('enum-value-reused', 'constant', name, `${name} = ${raw} duplicates an existing ${family}_* value`);
+    }
+    return change('enum-value-added', 'constant', name, `${name} = ${raw} (family ${family}_*)`);
+  }
+}
+
+/** "KVM_EXIT_ARM_SEA" -> "KVM_EXIT_ARM"; names of two words have no family. */
+function familyOf(name: string): string | undefined {
+  const cut = name.lastIndexOf('_');
+  return cut > 0 && name.indexOf('_') < cut ? name.slice(0, cut) : undefined;
+}
