@@ -1,4 +1,455 @@
+// The syscall shim: file descriptors, ioctl, mmap, eventfd, thread kicks and fd readiness.
+// It knows Linux system calls and nothing about KVM: every request number, constant and
+// structure layout comes from the spec on the TypeScript side.
 #include <napi.h>
-// Placeholder so the skeleton builds; the syscall shim lands with the hypervisor work.
-static Napi::Object Init(Napi::Env env, Napi::Object exports) { return exports; }
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace {
+
+// The signal that knocks a thread out of a blocking ioctl. Its handler does nothing and is
+// installed without SA_RESTART, so the interrupted ioctl returns EINTR instead of resuming.
+constexpr int kKickSignal = SIGUSR1;
+
+Napi::Error SysError(Napi::Env env, int err, const char* syscall, const std::string& detail = "") {
+  const char* code = uv_err_name(-err);
+  std::string msg = std::string(code) + ": " + strerror(err) + ", " + syscall;
+  if (!detail.empty()) msg += " " + detail;
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, code));
+  // Same convention as Node's own fs errors: errno is the negated system error number.
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+Napi::Value Throw(Napi::Env env, int err, const char* syscall, const std::string& detail = "") {
+  SysError(env, err, syscall, detail).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value ThrowType(Napi::Env env, const char* msg) {
+  Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+bool ArgInt(const Napi::CallbackInfo& info, size_t i, int64_t* out) {
+  if (info.Length() <= i || !info[i].IsNumber()) return false;
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::trunc(d) != d) return false;
+  *out = static_cast<int64_t>(d);
+  return true;
+}
+
+bool ArgFd(const Napi::CallbackInfo& info, size_t i, int* fd) {
+  int64_t v;
+  if (!ArgInt(info, i, &v) || v < 0 || v > INT32_MAX) return false;
+  *fd = static_cast<int>(v);
+  return true;
+}
+
+// Bytes behind a Buffer, typed array, DataView or ArrayBuffer argument.
+bool ArgBytes(Napi::Value v, void** data, size_t* len) {
+  if (v.IsTypedArray()) {
+    Napi::TypedArray ta = v.As<Napi::TypedArray>();
+    *data = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    *len = ta.ByteLength();
+    return true;
+  }
+  if (v.IsDataView()) {
+    Napi::DataView dv = v.As<Napi::DataView>();
+    *data = static_cast<uint8_t*>(dv.ArrayBuffer().Data()) + dv.ByteOffset();
+    *len = dv.ByteLength();
+    return true;
+  }
+  if (v.IsArrayBuffer()) {
+    Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
+    *data = ab.Data();
+    *len = ab.ByteLength();
+    return true;
+  }
+  return false;
+}
+
+// Live mappings, so an explicit munmap can find and retire the one behind an ArrayBuffer, and
+// a garbage-collected ArrayBuffer's finalizer unmaps only its own mapping: after an explicit
+// munmap the kernel may hand the same address to a new mapping. Shared with each mapping's
+// finalizer, which may run after the addon instance is gone.
+struct Mapping;
+struct Registry {
+  std::mutex lock;
+  std::unordered_map<void*, Mapping*> live;
+};
+
+struct Mapping {
+  std::shared_ptr<Registry> registry;
+  void* addr;
+  size_t len;
+};
+
+void FinalizeMapping(Napi::Env, void*, Mapping* m) {
+  {
+    std::lock_guard<std::mutex> g(m->registry->lock);
+    auto it = m->registry->live.find(m->addr);
+    if (it != m->registry->live.end() && it->second == m) {
+      munmap(m->addr, m->len);
+      m->registry->live.erase(it);
+    }
+  }
+  delete m;
+}
+
+struct Instance {
+  std::shared_ptr<Registry> mappings = std::make_shared<Registry>();
+};
+
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) return ThrowType(env, "open(path): path must be a string");
+  std::string path = info[0].As<Napi::String>();
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return Throw(env, errno, "open", "'" + path + "'");
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return ThrowType(env, "close(fd): fd must be a non-negative integer");
+  // Linux releases the descriptor even when close reports EINTR, so never retry.
+  if (::close(fd) < 0 && errno != EINTR) return Throw(env, errno, "close");
+  return env.Undefined();
+}
+
+// ioctl(fd, request, arg): arg is an integer (passed by value) or bytes (passed by pointer).
+// Returns the ioctl's non-negative result; failures throw with code/errno/syscall.
+bool DoIoctl(const Napi::CallbackInfo& info, long* result) {
+  Napi::Env env = info.Env();
+  int fd;
+  int64_t req;
+  if (!ArgFd(info, 0, &fd) || !ArgInt(info, 1, &req) || req < 0 || req > UINT32_MAX) {
+    ThrowType(env, "ioctl(fd, request, arg): fd and request must be non-negative integers");
+    return false;
+  }
+  unsigned long request = static_cast<unsigned long>(req);
+  Napi::Value arg = info.Length() > 2 ? info[2] : env.Undefined();
+  if (arg.IsUndefined()) {
+    *result = ::ioctl(fd, request, 0UL);
+  } else if (arg.IsNumber()) {
+    int64_t v;
+    if (!ArgInt(info, 2, &v)) {
+      ThrowType(env, "ioctl: an integer argument must be an integer");
+      return false;
+    }
+    *result = ::ioctl(fd, request, static_cast<unsigned long>(v));
+  } else if (arg.IsBigInt()) {
+    bool lossless;
+    uint64_t v = arg.As<Napi::BigInt>().Uint64Value(&lossless);
+    *result = ::ioctl(fd, request, static_cast<unsigned long>(v));
+  } else {
+    void* data;
+    size_t len;
+    if (!ArgBytes(arg, &data, &len)) {
+      ThrowType(env, "ioctl: arg must be an integer, bigint, ArrayBuffer, typed array or DataView");
+      return false;
+    }
+    *result = ::ioctl(fd, request, data);
+  }
+  if (*result < 0) *result = -errno;
+  return true;
+}
+
+// Set-up ioctls (KVM_CREATE_VM, …) can be interrupted by any signal, e.g. a profiler's: retry.
+Napi::Value Ioctl(const Napi::CallbackInfo& info) {
+  long r;
+  do {
+    if (!DoIoctl(info, &r)) return info.Env().Undefined();
+  } while (r == -EINTR);
+  if (r < 0) {
+    char detail[32];
+    snprintf(detail, sizeof detail, "request 0x%lx", static_cast<unsigned long>(info[1].As<Napi::Number>().Int64Value()));
+    return Throw(info.Env(), static_cast<int>(-r), "ioctl", detail);
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(r));
+}
+
+// The same, returning -errno instead of throwing: for KVM_RUN, where EINTR is the normal way
+// a kicked vCPU comes back and an exception per kick would be wasted work.
+Napi::Value IoctlRaw(const Napi::CallbackInfo& info) {
+  long r;
+  if (!DoIoctl(info, &r)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), static_cast<double>(r));
+}
+
+Napi::Value MapInto(Napi::Env env, Instance* inst, void* addr, size_t len) {
+  Mapping* m = new Mapping{inst->mappings, addr, len};
+  {
+    std::lock_guard<std::mutex> g(inst->mappings->lock);
+    inst->mappings->live[addr] = m;
+  }
+  return Napi::ArrayBuffer::New(env, addr, len, FinalizeMapping, m);
+}
+
+constexpr double kMaxMapping = 4.0 * 1024 * 1024 * 1024;  // V8's cap on one external ArrayBuffer
+
+bool ArgLength(const Napi::CallbackInfo& info, size_t i, size_t* len) {
+  int64_t v;
+  if (!ArgInt(info, i, &v) || v <= 0 || static_cast<double>(v) > kMaxMapping) return false;
+  long page = sysconf(_SC_PAGESIZE);
+  if (v % page != 0) return false;
+  *len = static_cast<size_t>(v);
+  return true;
+}
+
+// Guest RAM: private, zero-filled, and not charged against the commit limit until touched.
+Napi::Value MmapAnonymous(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t len;
+  if (!ArgLength(info, 0, &len))
+    return ThrowType(env, "mmapAnonymous(length): length must be a positive multiple of the page size, at most 4 GiB");
+  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return Throw(env, errno, "mmap");
+  return MapInto(env, env.GetInstanceData<Instance>(), p, len);
+}
+
+// A shared mapping of a file descriptor from offset 0 (a vCPU's kvm_run area).
+Napi::Value MmapShared(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  size_t len;
+  if (!ArgFd(info, 0, &fd)) return ThrowType(env, "mmapShared(fd, length): fd must be a non-negative integer");
+  if (!ArgLength(info, 1, &len))
+    return ThrowType(env, "mmapShared(fd, length): length must be a positive multiple of the page size, at most 4 GiB");
+  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return Throw(env, errno, "mmap");
+  return MapInto(env, env.GetInstanceData<Instance>(), p, len);
+}
+
+// Unmaps now and detaches the ArrayBuffer, so JavaScript can no longer reach the pages.
+Napi::Value Munmap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArrayBuffer()) return ThrowType(env, "munmap(buffer): buffer must be an ArrayBuffer from mmap");
+  Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
+  if (ab.IsDetached()) return env.Undefined();
+  void* addr = ab.Data();
+  Instance* inst = env.GetInstanceData<Instance>();
+  size_t len;
+  {
+    std::lock_guard<std::mutex> g(inst->mappings->lock);
+    auto it = inst->mappings->live.find(addr);
+    if (it == inst->mappings->live.end()) return ThrowType(env, "munmap(buffer): buffer was not mapped by this module");
+    len = it->second->len;
+    inst->mappings->live.erase(it);
+  }
+  // Outside the lock: detaching may run the finalizer, which takes it.
+  ab.Detach();
+  if (munmap(addr, len) < 0) return Throw(env, errno, "munmap");
+  return env.Undefined();
+}
+
+// The host virtual address of a buffer's first byte (for KVM_SET_USER_MEMORY_REGION).
+Napi::Value Address(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  void* data;
+  size_t len;
+  if (info.Length() < 1 || !ArgBytes(info[0], &data, &len)) return ThrowType(env, "address(bytes): bytes must be an ArrayBuffer or a view");
+  return Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(data)));
+}
+
+Napi::Value Eventfd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t init = 0;
+  if (info.Length() > 0 && (!ArgInt(info, 0, &init) || init < 0 || init > UINT32_MAX))
+    return ThrowType(env, "eventfd(initval): initval must be a 32-bit unsigned integer");
+  int fd = eventfd(static_cast<unsigned>(init), EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) return Throw(env, errno, "eventfd");
+  return Napi::Number::New(env, fd);
+}
+
+// read(fd, bytes) / write(fd, bytes): byte count, or -EAGAIN on a non-blocking descriptor with
+// nothing to do, or -EINTR when the thread was kicked; other failures throw.
+Napi::Value ReadWrite(const Napi::CallbackInfo& info, bool write) {
+  Napi::Env env = info.Env();
+  int fd;
+  void* data;
+  size_t len;
+  if (!ArgFd(info, 0, &fd) || info.Length() < 2 || !ArgBytes(info[1], &data, &len))
+    return ThrowType(env, write ? "write(fd, bytes): bad arguments" : "read(fd, bytes): bad arguments");
+  ssize_t r = write ? ::write(fd, data, len) : ::read(fd, data, len);
+  if (r < 0 && (errno == EAGAIN || errno == EINTR)) return Napi::Number::New(env, -errno);
+  if (r < 0) return Throw(env, errno, write ? "write" : "read");
+  return Napi::Number::New(env, static_cast<double>(r));
+}
+Napi::Value Read(const Napi::CallbackInfo& info) { return ReadWrite(info, false); }
+Napi::Value Write(const Napi::CallbackInfo& info) { return ReadWrite(info, true); }
+
+void IgnoreKick(int) {}
+
+// Makes the calling thread kickable and returns its kernel thread id. The handler is
+// process-wide and installed once; the signal is unblocked in this thread only, because
+// runtimes may start threads with signals blocked.
+Napi::Value PrepareKick(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  static std::once_flag once;
+  static int installErr = 0;
+  std::call_once(once, [] {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = IgnoreKick;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: the blocking ioctl must return EINTR
+    if (sigaction(kKickSignal, &sa, nullptr) < 0) installErr = errno;
+  });
+  if (installErr) return Throw(env, installErr, "sigaction");
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, kKickSignal);
+  int err = pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  if (err) return Throw(env, err, "pthread_sigmask");
+  return Napi::Number::New(env, static_cast<double>(syscall(SYS_gettid)));
+}
+
+Napi::Value ThreadId(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
+}
+
+// Sends the kick signal to one thread of this process. tgkill, not pthread_kill: a thread that
+// already ended yields ESRCH (reported as false) instead of undefined behaviour.
+Napi::Value Kick(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t tid;
+  if (!ArgInt(info, 0, &tid) || tid <= 0 || tid > INT32_MAX) return ThrowType(env, "kick(tid): tid must be a positive integer");
+  if (syscall(SYS_tgkill, getpid(), static_cast<pid_t>(tid), kKickSignal) < 0) {
+    if (errno == ESRCH) return Napi::Boolean::New(env, false);
+    return Throw(env, errno, "tgkill");
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// fd readiness on the event loop: new FdPoll(fd, callback) calls callback(events) whenever fd
+// is readable (1) or hung up/errored (with the uv status as a second argument).
+class FdPoll : public Napi::ObjectWrap<FdPoll> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "FdPoll",
+                       {InstanceMethod("close", &FdPoll::Close), InstanceMethod("ref", &FdPoll::LoopRef),
+                        InstanceMethod("unref", &FdPoll::LoopUnref)});
+  }
+
+  FdPoll(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdPoll>(info) {
+    Napi::Env env = info.Env();
+    int fd;
+    if (!ArgFd(info, 0, &fd) || info.Length() < 2 || !info[1].IsFunction()) {
+      ThrowType(env, "new FdPoll(fd, callback): bad arguments");
+      return;
+    }
+    uv_loop_t* loop;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+      Napi::Error::New(env, "FdPoll: no event loop").ThrowAsJavaScriptException();
+      return;
+    }
+    handle_ = new uv_poll_t;
+    int r = uv_poll_init(loop, handle_, fd);
+    if (r < 0) {
+      delete handle_;
+      handle_ = nullptr;
+      Throw(env, -r, "uv_poll_init");
+      return;
+    }
+    handle_->data = this;
+    r = uv_poll_start(handle_, UV_READABLE | UV_DISCONNECT, OnReady);
+    if (r < 0) {
+      CloseHandle();
+      Throw(env, -r, "uv_poll_start");
+      return;
+    }
+    callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    context_ = std::make_unique<Napi::AsyncContext>(env, "kvm-ts:FdPoll");
+    Napi::ObjectWrap<FdPoll>::Ref();  // the JS object lives while the handle is open, even if the caller drops it
+  }
+
+  ~FdPoll() override { CloseHandle(); }
+
+ private:
+  static void OnReady(uv_poll_t* h, int status, int events) {
+    FdPoll* self = static_cast<FdPoll*>(h->data);
+    if (!self || self->callback_.IsEmpty()) return;
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    self->callback_.MakeCallback(self->Value(), {Napi::Number::New(env, events), Napi::Number::New(env, status)},
+                                 *self->context_);
+    if (env.IsExceptionPending()) {
+      Napi::Error e = env.GetAndClearPendingException();
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+
+  void CloseHandle() {
+    if (!handle_) return;
+    uv_poll_stop(handle_);
+    handle_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    handle_ = nullptr;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    if (handle_) {
+      CloseHandle();
+      callback_.Reset();
+      Napi::ObjectWrap<FdPoll>::Unref();
+    }
+    return info.Env().Undefined();
+  }
+  Napi::Value LoopRef(const Napi::CallbackInfo& info) {
+    if (handle_) uv_ref(reinterpret_cast<uv_handle_t*>(handle_));
+    return info.Env().Undefined();
+  }
+  Napi::Value LoopUnref(const Napi::CallbackInfo& info) {
+    if (handle_) uv_unref(reinterpret_cast<uv_handle_t*>(handle_));
+    return info.Env().Undefined();
+  }
+
+  uv_poll_t* handle_ = nullptr;
+  Napi::FunctionReference callback_;
+  std::unique_ptr<Napi::AsyncContext> context_;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new Instance());
+  exports.Set("open", Napi::Function::New(env, Open, "open"));
+  exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("ioctl", Napi::Function::New(env, Ioctl, "ioctl"));
+  exports.Set("ioctlRaw", Napi::Function::New(env, IoctlRaw, "ioctlRaw"));
+  exports.Set("mmapAnonymous", Napi::Function::New(env, MmapAnonymous, "mmapAnonymous"));
+  exports.Set("mmapShared", Napi::Function::New(env, MmapShared, "mmapShared"));
+  exports.Set("munmap", Napi::Function::New(env, Munmap, "munmap"));
+  exports.Set("address", Napi::Function::New(env, Address, "address"));
+  exports.Set("eventfd", Napi::Function::New(env, Eventfd, "eventfd"));
+  exports.Set("read", Napi::Function::New(env, Read, "read"));
+  exports.Set("write", Napi::Function::New(env, Write, "write"));
+  exports.Set("prepareKick", Napi::Function::New(env, PrepareKick, "prepareKick"));
+  exports.Set("threadId", Napi::Function::New(env, ThreadId, "threadId"));
+  exports.Set("kick", Napi::Function::New(env, Kick, "kick"));
+  exports.Set("FdPoll", FdPoll::Define(env));
+  exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(sysconf(_SC_PAGESIZE))));
+  return exports;
+}
+
+}  // namespace
+
 NODE_API_MODULE(kvm_shim, Init)

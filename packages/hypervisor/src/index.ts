@@ -1,1 +1,14 @@
-export {};
+/** @kvm-ts/hypervisor: a kvmtool-like VMM on /dev/kvm whose every ABI number comes from @kvm-ts/abi. */
+export { hostAbi } from './kvm/abi.js';
+export { KvmError } from './kvm/errors.js';
+export { DEFAULT_KVM_PATH, KvmSystem } from './kvm/system.js';
+export { capabilityReport, OPTIONAL_CAPS, probeCapabilities, REQUIRED_CAPS, type CapabilityRow, type HostCaps } from './capabilities.js';
+export { Vm, VmConfigError, type VmConfig } from './vm.js';
+export { VmRun, TIMEOUT_STATUS, type LocalDevice, type RunOptions, type RunSummary } from './runner.js';
+export { IoBus, BusError } from './bus.js';
+export { Machine, type MachineOptions } from './machine.js';
+export { prestartVcpuThreads } from './vcpu.js';
+export { builtinGuestPath, GuestImageError } from './guest-image.js';
+export { ImageError } from './loader/index.js';
+export { GuestMemoryError, LOW_RAM_LIMIT } from './memory.js';
+export type { BootState } from './regs.js';

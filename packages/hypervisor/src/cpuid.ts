@@ -1,0 +1,92 @@
+/**
+ * Per-vCPU CPUID: what KVM supports, made consistent with the VM's shape. Leaf and bit positions
+ * are the x86 architecture's (Intel SDM vol. 2A, CPUID), not KVM ABI.
+ */
+import type { LoadedAbi } from './kvm/abi.js';
+import type { CpuidEntry } from './kvm/system.js';
+
+const HYPERVISOR_BASE = 0x4000_0000; // architectural range reserved for hypervisors
+const LEAF1_ECX_TSC_DEADLINE = 1 << 24;
+const LEAF1_ECX_HYPERVISOR = 1 << 31;
+const LEAF1_EDX_HTT = 1 << 28;
+const TOPO_LEVEL_SMT = 1;
+const TOPO_LEVEL_CORE = 2;
+
+export interface CpuidShape {
+  index: number;
+  cpus: number;
+  tscDeadline: boolean;
+}
+
+function ascii4(s: string): number {
+  let v = 0;
+  for (let i = 3; i >= 0; i--) v = (v << 8) | (s.charCodeAt(i) || 0);
+  return v >>> 0;
+}
+
+/** bits needed to number `n` things: the x2APIC id shift for a topology level. */
+function shiftFor(n: number): number {
+  return n <= 1 ? 0 : 32 - Math.clz32(n - 1);
+}
+
+/** One vCPU's CPUID: APIC ids, n single-thread cores in one package, the hypervisor bit and KVM leaf. */
+export function normalizeCpuid(supported: readonly CpuidEntry[], shape: CpuidShape): CpuidEntry[] {
+  const { index: apicId, cpus } = shape;
+  const out = supported.map((e) => ({ ...e }));
+  for (const e of out) {
+    switch (e.function) {
+      case 1:
+        e.ebx = ((e.ebx & 0x0000_ffff) | ((Math.min(cpus, 255) & 0xff) << 16) | ((apicId & 0xff) << 24)) >>> 0;
+        e.ecx = (e.ecx | LEAF1_ECX_HYPERVISOR) >>> 0;
+        e.ecx = (shape.tscDeadline ? e.ecx | LEAF1_ECX_TSC_DEADLINE : e.ecx & ~LEAF1_ECX_TSC_DEADLINE) >>> 0;
+        e.edx = (cpus > 1 ? e.edx | LEAF1_EDX_HTT : e.edx & ~LEAF1_EDX_HTT) >>> 0;
+        break;
+      case 4: {
+        // Cores per package - 1 in EAX[31:26]; logical CPUs sharing this cache - 1 in EAX[25:14]:
+        // private L1/L2, an L3 shared by the package.
+        const level = (e.eax >>> 5) & 0x7;
+        const sharing = level >= 3 ? cpus - 1 : 0;
+        e.eax = ((e.eax & 0x3fff) | ((sharing & 0xfff) << 14) | (((cpus - 1) & 0x3f) << 26)) >>> 0;
+        break;
+      }
+      case 0xb:
+      case 0x1f: {
+        const levels: Array<[number, number, number]> = [
+          [0, 1, TOPO_LEVEL_SMT],
+          [shiftFor(cpus), cpus, TOPO_LEVEL_CORE],
+        ];
+        const lvl = levels[e.index];
+        if (lvl) {
+          e.eax = lvl[0];
+          e.ebx = lvl[1];
+          e.ecx = (e.index | (lvl[2] << 8)) >>> 0;
+        } else {
+          e.eax = 0;
+          e.ebx = 0;
+          e.ecx = e.index & 0xff;
+        }
+        e.edx = apicId >>> 0;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  const signature = out.find((e) => e.function === HYPERVISOR_BASE);
+  if (!signature) {
+    out.push({ function: HYPERVISOR_BASE, index: 0, flags: 0, eax: HYPERVISOR_BASE + 1, ebx: ascii4('KVMK'), ecx: ascii4('VMKV'), edx: ascii4('M') });
+  }
+  return out;
+}
+
+/** kvm_cpuid2 with its flexible entries array, for KVM_SET_CPUID2. */
+export function encodeCpuid2(abi: LoadedAbi, entries: readonly CpuidEntry[]): Uint8Array {
+  const header = abi.codec('kvm_cpuid2');
+  const entry = abi.codec<CpuidEntry>('kvm_cpuid_entry2');
+  const entriesAt = abi.field('kvm_cpuid2', 'entries').offset;
+  const bytes = new Uint8Array(entriesAt + entries.length * entry.size);
+  const view = new DataView(bytes.buffer);
+  header.encode({ nent: entries.length }, view);
+  entries.forEach((e, i) => entry.encode(e, view, entriesAt + i * entry.size));
+  return bytes;
+}

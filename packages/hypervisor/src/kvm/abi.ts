@@ -1,0 +1,29 @@
+/**
+ * Where the hypervisor gets every KVM number: the newest pinned spec for x86_64, loaded once.
+ */
+import { loadAbi } from '@kvm-ts/abi';
+import type { LoadedAbi, StructCodec, StructValue } from '@kvm-ts/abi';
+import { KvmError } from './errors.js';
+
+export type { LoadedAbi, StructCodec, StructValue };
+
+let cached: LoadedAbi | undefined;
+
+/** The spec this VMM drives /dev/kvm with. Only x86_64 hosts run guests. */
+export function hostAbi(): LoadedAbi {
+  if (cached) return cached;
+  if (process.arch !== 'x64') throw new KvmError(`kvm-ts runs x86_64 guests on x86_64 hosts only (this host is ${process.arch})`);
+  cached = loadAbi(undefined, 'x86_64');
+  return cached;
+}
+
+/** Every constant of the spec with `prefix`, as name → value, in ascending value order. */
+export function constantsWithPrefix(abi: LoadedAbi, prefix: string): Array<[string, number]> {
+  const out: Array<[string, number]> = [];
+  for (const name of Object.keys(abi.spec.constants)) {
+    if (!name.startsWith(prefix)) continue;
+    const v = abi.spec.constants[name];
+    if (typeof v === 'number') out.push([name, v]);
+  }
+  return out.sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]));
+}

@@ -1,0 +1,70 @@
+/**
+ * The native syscall shim (native/shim.cc), loaded once per thread. It knows Linux system calls,
+ * not KVM: request numbers, constants and layouts all come from the spec.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+export type IoctlArg = number | bigint | ArrayBuffer | ArrayBufferView;
+
+export interface FdPoll {
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface Shim {
+  /** open(path, O_RDWR | O_CLOEXEC). */
+  open(path: string): number;
+  close(fd: number): void;
+  /** The ioctl's non-negative result; throws a SysError otherwise. */
+  ioctl(fd: number, request: number, arg?: IoctlArg): number;
+  /** The result, or -errno: for KVM_RUN, where EINTR is routine. */
+  ioctlRaw(fd: number, request: number, arg?: IoctlArg): number;
+  /** Private, zero-filled, MAP_NORESERVE; length page-aligned and ≤ 4 GiB. */
+  mmapAnonymous(length: number): ArrayBuffer;
+  /** MAP_SHARED of `fd` from offset 0. */
+  mmapShared(fd: number, length: number): ArrayBuffer;
+  /** Unmaps now and detaches the buffer. */
+  munmap(buffer: ArrayBuffer): void;
+  /** The host virtual address of the first byte. */
+  address(bytes: ArrayBuffer | ArrayBufferView): bigint;
+  /** A non-blocking, close-on-exec eventfd. */
+  eventfd(initval?: number): number;
+  /** Bytes transferred, or -EAGAIN (non-blocking, nothing to do), or -EINTR (kicked). */
+  read(fd: number, bytes: ArrayBufferView): number;
+  write(fd: number, bytes: ArrayBufferView): number;
+  /** Makes the calling thread kickable; returns its kernel thread id. */
+  prepareKick(): number;
+  threadId(): number;
+  /** Interrupts a blocking syscall in thread `tid` of this process; false if it has ended. */
+  kick(tid: number): boolean;
+  /** Calls back on the event loop whenever `fd` is readable or hung up. */
+  FdPoll: new (fd: number, onReady: (events: number, status: number) => void) => FdPoll;
+  readonly pageSize: number;
+}
+
+/** What the shim throws for a failed system call (same fields as Node's fs errors). */
+export interface SysError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+export function isSysError(err: unknown): err is SysError {
+  return err instanceof Error && typeof (err as Partial<SysError>).code === 'string' && typeof (err as Partial<SysError>).syscall === 'string';
+}
+
+let shim: Shim | undefined;
+
+export function native(): Shim {
+  if (shim) return shim;
+  const path = fileURLToPath(new URL('../../build/Release/kvm_shim.node', import.meta.url));
+  try {
+    shim = createRequire(import.meta.url)(path) as Shim;
+  } catch (err) {
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new Error(`the kvm-ts native shim is not usable (${why}); build it with: cd packages/hypervisor && node scripts/build-native.mjs`);
+  }
+  return shim;
+}

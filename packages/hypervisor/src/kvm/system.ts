@@ -1,0 +1,106 @@
+/** The /dev/kvm file descriptor: API version, capabilities, CPUID, and VM creation. */
+import type { LoadedAbi, StructValue } from './abi.js';
+import { ioctlError, KvmError, kvmOpenError } from './errors.js';
+import { isSysError, native, type IoctlArg, type Shim } from './native.js';
+
+export const DEFAULT_KVM_PATH = '/dev/kvm';
+
+/** One kvm_cpuid_entry2, as the spec's codec decodes it. */
+export interface CpuidEntry extends StructValue {
+  function: number;
+  index: number;
+  flags: number;
+  eax: number;
+  ebx: number;
+  ecx: number;
+  edx: number;
+}
+
+/** ioctl by spec name, failures naming the ioctl. */
+export function kvmIoctl(shim: Shim, abi: LoadedAbi, fd: number, name: string, arg?: IoctlArg): number {
+  const request = abi.ioctl(name);
+  try {
+    return shim.ioctl(fd, request, arg);
+  } catch (err) {
+    throw ioctlError(name, err);
+  }
+}
+
+export class KvmSystem {
+  private readonly shim: Shim;
+  private closed = false;
+
+  private constructor(
+    readonly abi: LoadedAbi,
+    readonly fd: number,
+    readonly path: string,
+  ) {
+    this.shim = native();
+  }
+
+  /** Opens /dev/kvm and checks that the kernel speaks the API version the spec describes. */
+  static open(abi: LoadedAbi, path = DEFAULT_KVM_PATH): KvmSystem {
+    const shim = native();
+    let fd: number;
+    try {
+      fd = shim.open(path);
+    } catch (err) {
+      throw kvmOpenError(path, err);
+    }
+    const sys = new KvmSystem(abi, fd, path);
+    try {
+      const have = sys.ioctl('KVM_GET_API_VERSION');
+      const want = abi.constant('KVM_API_VERSION');
+      if (have !== want) throw new KvmError(`${path} speaks KVM API version ${have}; kvm-ts needs ${want}`);
+    } catch (err) {
+      sys.close();
+      throw err;
+    }
+    return sys;
+  }
+
+  ioctl(name: string, arg?: IoctlArg): number {
+    return kvmIoctl(this.shim, this.abi, this.fd, name, arg);
+  }
+
+  /** KVM_CHECK_EXTENSION's value for a KVM_CAP_* name (0: absent). */
+  checkExtension(cap: string): number {
+    return this.ioctl('KVM_CHECK_EXTENSION', this.abi.constant(cap));
+  }
+
+  vcpuMmapSize(): number {
+    return this.ioctl('KVM_GET_VCPU_MMAP_SIZE');
+  }
+
+  /** KVM_GET_SUPPORTED_CPUID, growing the buffer while the kernel answers E2BIG. */
+  supportedCpuid(): CpuidEntry[] {
+    const header = this.abi.codec('kvm_cpuid2');
+    const entry = this.abi.codec<CpuidEntry>('kvm_cpuid_entry2');
+    const entriesAt = this.abi.field('kvm_cpuid2', 'entries').offset;
+    for (let max = 64; max <= 4096; max *= 2) {
+      const bytes = new Uint8Array(entriesAt + max * entry.size);
+      const view = new DataView(bytes.buffer);
+      header.encode({ nent: max }, view);
+      try {
+        this.shim.ioctl(this.fd, this.abi.ioctl('KVM_GET_SUPPORTED_CPUID'), bytes);
+      } catch (err) {
+        if (isSysError(err) && err.code === 'E2BIG') continue;
+        throw ioctlError('KVM_GET_SUPPORTED_CPUID', err);
+      }
+      const n = Number(header.decode(view).nent);
+      if (n > max) throw new KvmError(`KVM_GET_SUPPORTED_CPUID returned ${n} entries for a buffer of ${max}`);
+      return Array.from({ length: n }, (_, i) => entry.decode(view, entriesAt + i * entry.size));
+    }
+    throw new KvmError('KVM_GET_SUPPORTED_CPUID: the kernel reports more than 4096 CPUID entries');
+  }
+
+  createVm(): number {
+    return this.ioctl('KVM_CREATE_VM', 0);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.shim.close(this.fd);
+  }
+}

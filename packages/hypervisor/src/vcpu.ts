@@ -1,0 +1,241 @@
+/**
+ * The main thread's side of one vCPU thread: starts the worker, answers its mailbox with the
+ * main thread's devices (Atomics.waitAsync, so the event loop stays free), and asks it to pause,
+ * resume or stop by setting kvm_run.immediate_exit and kicking its thread out of KVM_RUN.
+ */
+import { Worker } from 'node:worker_threads';
+import type { IoBus } from './bus.js';
+import { native, type Shim } from './kvm/native.js';
+import * as ch from './vcpu-channel.js';
+import type { Vm } from './vm.js';
+
+const fromSource = import.meta.url.endsWith('.ts');
+const workerUrl = new URL(`./vcpu-worker${fromSource ? '.ts' : '.js'}`, import.meta.url);
+
+/** Run from TypeScript sources (tests), a worker needs tsx's loader registered before it imports the entry. */
+function spawnWorker(): Worker {
+  const options = { stdout: false, stderr: false };
+  if (!fromSource) return new Worker(workerUrl, options);
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
+  return new Worker(boot, { ...options, eval: true });
+}
+
+/** Threads started ahead of need, waiting for their VcpuWorkerInit message. */
+const prestarted: Worker[] = [];
+
+/** Prestarting happens before the vCPU count is validated against KVM: never start more than this ahead. */
+const MAX_PRESTARTED = 16;
+
+/**
+ * Starts up to `count` vCPU threads now, so their start-up (a Node isolate each) overlaps the main
+ * thread's VM set-up; VcpuThread takes them instead of starting its own. Unused ones do not keep
+ * the process alive.
+ */
+export function prestartVcpuThreads(count: number): void {
+  while (prestarted.length < Math.min(count, MAX_PRESTARTED)) {
+    const w = spawnWorker();
+    w.unref();
+    // One that dies while idle leaves the pool; a VcpuThread then starts a fresh one and reports its failure.
+    const drop = () => {
+      const i = prestarted.indexOf(w);
+      if (i >= 0) prestarted.splice(i, 1);
+    };
+    w.once('error', drop);
+    w.once('exit', drop);
+    prestarted.push(w);
+  }
+}
+
+/** Atomics.waitAsync (Node 16+, V8), which the ES2023 lib this repo compiles against does not declare. */
+type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, timeoutMs?: number): WaitAsyncResult }).waitAsync.bind(Atomics);
+
+/** How often a pending pause/stop re-kicks: covers a kick that landed just before KVM_RUN when immediate_exit is unavailable. */
+const REKICK_MS = 2;
+
+export interface VcpuEvents {
+  log(line: string): void;
+  console(bytes: Uint8Array): void;
+  unclaimed(where: string, kind: 'read' | 'write', size: number): void;
+  /** A main-thread device threw while handling this vCPU's access. */
+  deviceError(err: unknown): void;
+}
+
+export class VcpuThread {
+  readonly ended: Promise<ch.VcpuOutcome>;
+  private readonly shim: Shim = native();
+  private readonly control: Int32Array;
+  private readonly mailbox: Int32Array;
+  private readonly mailboxData: Uint8Array;
+  readonly stats: Float64Array;
+  private readonly worker: Worker;
+  /** The main thread's own mapping of the kvm_run page, only to set immediate_exit. */
+  private run: ArrayBuffer | undefined;
+  private finished = false;
+  /** Epoch ms at which the thread was about to enter KVM_RUN for the first time. */
+  firstRunAt: number | undefined;
+
+  constructor(
+    private readonly vm: Vm,
+    readonly index: number,
+    private readonly bus: IoBus,
+    portMap: Uint8Array,
+    localDevices: ch.LocalDeviceSpec[],
+    startedAt: number,
+    private readonly events: VcpuEvents,
+  ) {
+    const control = new SharedArrayBuffer(ch.CTL_WORDS * 4);
+    const mailbox = new SharedArrayBuffer(ch.MB_BYTES);
+    const stats = new SharedArrayBuffer(ch.STATS_SLOTS * 8);
+    this.control = new Int32Array(control);
+    this.mailbox = new Int32Array(mailbox, 0, ch.MB_HEADER_BYTES / 4);
+    this.mailboxData = new Uint8Array(mailbox, ch.MB_HEADER_BYTES, ch.MB_DATA_BYTES);
+    this.stats = new Float64Array(stats);
+    this.run = this.shim.mmapShared(vm.vcpuFds[index], vm.runSize);
+    const init: ch.VcpuWorkerInit = {
+      index,
+      vcpuFd: vm.vcpuFds[index],
+      vmFd: vm.fd,
+      runSize: vm.runSize,
+      layout: vm.layout,
+      control,
+      mailbox,
+      stats,
+      portMap,
+      localDevices,
+      startedAt,
+    };
+    const prestartedWorker = prestarted.shift();
+    if (prestartedWorker) prestartedWorker.ref();
+    this.worker = prestartedWorker ?? spawnWorker();
+    this.worker.postMessage(init);
+    this.ended = new Promise<ch.VcpuOutcome>((resolve) => {
+      let outcome: ch.VcpuOutcome | undefined;
+      this.worker.on('message', (m: ch.VcpuMessage) => {
+        if (m.type === 'end') outcome = m.outcome;
+        else if (m.type === 'ready') this.firstRunAt = m.at;
+        else if (m.type === 'log') events.log(m.line);
+        else if (m.type === 'console') events.console(m.bytes);
+        else if (m.type === 'unclaimed') events.unclaimed(m.where, m.kind, m.size);
+        else if (m.type === 'irq-error') events.log(m.message);
+      });
+      this.worker.on('error', (err) => {
+        outcome ??= { kind: 'error', exitReason: 'worker', status: 1, message: `vCPU ${index} thread failed: ${err.message}` };
+      });
+      this.worker.on('exit', () => {
+        this.finish();
+        resolve(outcome ?? { kind: 'error', exitReason: 'worker', status: 1, message: `vCPU ${index} thread ended without a result` });
+      });
+    });
+    void this.serve();
+  }
+
+  get state(): number {
+    return Atomics.load(this.control, ch.CTL_STATE);
+  }
+
+  /** Knocks the vCPU out of KVM_RUN (or keeps it from entering) so it reads its command. */
+  private knock(): void {
+    if (!this.run || this.finished) return;
+    new Uint8Array(this.run)[this.vm.layout.offsets.immediateExit] = 1;
+    const tid = Atomics.load(this.control, ch.CTL_TID);
+    if (tid > 0) this.shim.kick(tid);
+  }
+
+  /** Sets the command and knocks until the thread reports one of `states`. */
+  private async command(cmd: number, states: number[]): Promise<void> {
+    Atomics.store(this.control, ch.CTL_COMMAND, cmd);
+    Atomics.notify(this.control, ch.CTL_COMMAND);
+    while (!this.finished && !states.includes(this.state)) {
+      this.knock();
+      const w = waitAsync(this.control, ch.CTL_STATE, this.state, REKICK_MS);
+      if (w.async) await w.value;
+    }
+  }
+
+  pause(): Promise<void> {
+    return this.command(ch.CMD_PAUSE, [ch.STATE_PAUSED, ch.STATE_EXITED]);
+  }
+
+  async resume(): Promise<void> {
+    if (this.finished) return;
+    Atomics.store(this.control, ch.CTL_COMMAND, ch.CMD_RUN);
+    Atomics.notify(this.control, ch.CTL_COMMAND);
+    while (!this.finished && this.state === ch.STATE_PAUSED) {
+      const w = waitAsync(this.control, ch.CTL_STATE, ch.STATE_PAUSED, 50);
+      if (w.async) await w.value;
+    }
+  }
+
+  async stop(): Promise<ch.VcpuOutcome> {
+    await this.command(ch.CMD_STOP, [ch.STATE_EXITED]);
+    return this.ended;
+  }
+
+  /** Answers the worker's forwarded accesses until it ends. */
+  private async serve(): Promise<void> {
+    const mb = this.mailbox;
+    while (!this.finished) {
+      const status = Atomics.load(mb, ch.MB_STATUS);
+      if (status !== ch.MB_REQUEST) {
+        const w = waitAsync(mb, ch.MB_STATUS, status);
+        if (w.async) await w.value;
+        continue;
+      }
+      try {
+        this.handle();
+      } catch (err) {
+        this.events.deviceError(err);
+      }
+      Atomics.store(mb, ch.MB_STATUS, ch.MB_DONE);
+      Atomics.notify(mb, ch.MB_STATUS);
+    }
+  }
+
+  private handle(): void {
+    const mb = this.mailbox;
+    const write = mb[ch.MB_WRITE] !== 0;
+    const size = mb[ch.MB_SIZE];
+    const data = this.mailboxData;
+    if (mb[ch.MB_KIND] === ch.KIND_MMIO) {
+      const addr = (BigInt(mb[ch.MB_ADDR_HI] >>> 0) << 32n) | BigInt(mb[ch.MB_ADDR_LO] >>> 0);
+      const bytes = data.subarray(0, size);
+      if (write) this.bus.mmioWrite(addr, bytes);
+      else this.bus.mmioRead(addr, bytes);
+      return;
+    }
+    const port = mb[ch.MB_ADDR_LO];
+    const count = mb[ch.MB_COUNT];
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    for (let i = 0, at = 0; i < count; i++, at += size) {
+      if (write) {
+        const v = size === 1 ? view.getUint8(at) : size === 2 ? view.getUint16(at, true) : view.getUint32(at, true);
+        this.bus.pioWrite(port, size, v);
+      } else {
+        const v = this.bus.pioRead(port, size);
+        if (size === 1) view.setUint8(at, v & 0xff);
+        else if (size === 2) view.setUint16(at, v & 0xffff, true);
+        else view.setUint32(at, v >>> 0, true);
+      }
+    }
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    // Wake serve() so it sees the end.
+    Atomics.notify(this.mailbox, ch.MB_STATUS);
+    if (this.run) {
+      this.shim.munmap(this.run);
+      this.run = undefined;
+    }
+  }
+
+  /** Ends the thread however it is (for error paths); the vCPU fd itself belongs to the Vm. */
+  async terminate(): Promise<void> {
+    if (this.finished) return;
+    await Promise.race([this.stop(), new Promise((r) => setTimeout(r, 1000))]);
+    if (!this.finished) await this.worker.terminate();
+  }
+}

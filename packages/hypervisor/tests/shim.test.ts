@@ -1,0 +1,122 @@
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { constants as os } from 'node:os';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { kvmOpenError } from '../src/kvm/errors.js';
+import { isSysError, native } from '../src/kvm/native.js';
+
+const shim = native();
+const GiB = 1024 ** 3;
+
+test('a failed open is an Error with code, errno and syscall', (t) => {
+  const err = t.throws(() => shim.open('/nonexistent/kvm-ts'));
+  t.true(isSysError(err));
+  t.like(err as object, { code: 'ENOENT', errno: -os.errno.ENOENT, syscall: 'open' });
+  t.regex(err!.message, /ENOENT.*open '\/nonexistent\/kvm-ts'/);
+});
+
+test('opening /dev/kvm explains ENOENT and EACCES in one line', (t) => {
+  const fake = (code: string) => Object.assign(new Error(code), { code, errno: -1, syscall: 'open' });
+  const missing = kvmOpenError('/dev/kvm', fake('ENOENT')).message;
+  t.regex(missing, /virtualization is unavailable.*VT-x\/AMD-V.*kvm_intel\/kvm_amd/);
+  const denied = kvmOpenError('/dev/kvm', fake('EACCES')).message;
+  t.regex(denied, /kvm' group/);
+  t.false(missing.includes('\n') || denied.includes('\n'));
+});
+
+test('ioctl failures carry the errno; bad arguments are TypeErrors', (t) => {
+  t.like(t.throws(() => shim.ioctl(1_000_000, 0, 0)) as object, { code: 'EBADF', syscall: 'ioctl' });
+  t.is(shim.ioctlRaw(1_000_000, 0, 0), -os.errno.EBADF);
+  t.throws(() => shim.ioctl(-1, 0), { instanceOf: TypeError });
+  t.throws(() => shim.ioctl(0, 2 ** 33), { instanceOf: TypeError });
+  t.throws(() => shim.ioctl(0, 0, 'x' as unknown as number), { instanceOf: TypeError });
+  t.throws(() => shim.close(-5), { instanceOf: TypeError });
+});
+
+test('mmap checks its length and munmap detaches the buffer', (t) => {
+  for (const bad of [0, -4096, 4095, shim.pageSize + 1, 4 * GiB + shim.pageSize, 1.5, Number.NaN]) {
+    t.throws(() => shim.mmapAnonymous(bad), { instanceOf: TypeError }, `length ${bad}`);
+  }
+  const buf = shim.mmapAnonymous(2 * shim.pageSize);
+  t.is(buf.byteLength, 2 * shim.pageSize);
+  t.true(shim.address(buf) > 0n);
+  const bytes = new Uint8Array(buf);
+  t.is(bytes[0], 0);
+  bytes[2 * shim.pageSize - 1] = 7;
+  shim.munmap(buf);
+  t.is(buf.byteLength, 0, 'unmapped memory must be unreachable from JavaScript');
+  t.notThrows(() => shim.munmap(buf), 'a second munmap is a no-op');
+  t.throws(() => shim.munmap(new ArrayBuffer(4096)), { instanceOf: TypeError });
+  t.throws(() => shim.mmapShared(1_000_000, shim.pageSize), { message: /EBADF/ });
+});
+
+test('an eventfd wakes an FdPoll on the event loop', async (t) => {
+  const fd = shim.eventfd(0);
+  try {
+    const value = new BigUint64Array(1);
+    t.is(shim.read(fd, value), -os.errno.EAGAIN, 'a fresh eventfd has nothing to read');
+    const seen = new Promise<bigint>((resolve) => {
+      const poll = new shim.FdPoll(fd, () => {
+        const got = new BigUint64Array(1);
+        if (shim.read(fd, got) === 8) {
+          poll.close();
+          resolve(got[0]);
+        }
+      });
+    });
+    t.is(shim.write(fd, new BigUint64Array([5n])), 8);
+    t.is(await seen, 5n);
+  } finally {
+    shim.close(fd);
+  }
+});
+
+test('kick interrupts a blocking system call in another thread', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-kick-'));
+  const fifo = join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const shimUrl = new URL('../src/kvm/native.ts', import.meta.url).href;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const code = `
+    const { parentPort } = require('node:worker_threads');
+    import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(shimUrl)}); }).then(({ native }) => {
+      const shim = native();
+      const fd = shim.open(${JSON.stringify(fifo)});
+      parentPort.postMessage({ tid: shim.prepareKick() });
+      const r = shim.read(fd, new Uint8Array(1)); // blocks: nobody writes
+      shim.close(fd);
+      parentPort.postMessage({ r });
+    });`;
+  const worker = new Worker(code, { eval: true });
+  try {
+    const messages: Array<{ tid?: number; r?: number }> = [];
+    const result = new Promise<number>((resolve) =>
+      worker.on('message', (m: { tid?: number; r?: number }) => {
+        messages.push(m);
+        if (m.r !== undefined) resolve(m.r);
+      }),
+    );
+    while (messages.length === 0) await new Promise((r) => setTimeout(r, 10));
+    const tid = messages[0].tid!;
+    t.true(tid > 0 && tid !== shim.threadId());
+    // The read may not have started yet; kick until it returns.
+    let r: number | undefined;
+    void result.then((v) => (r = v));
+    for (let i = 0; i < 200 && r === undefined; i++) {
+      t.true(shim.kick(tid));
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    t.is(r, -os.errno.EINTR);
+  } finally {
+    await worker.terminate();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('kicking a thread that no longer exists reports false', (t) => {
+  // pid_max is at most 2^22; tid 2^22 + 1 cannot belong to this process
+  t.false(shim.kick(2 ** 22 + 1));
+});

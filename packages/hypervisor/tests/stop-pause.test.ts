@@ -1,0 +1,68 @@
+import test from 'ava';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { IoBus } from '../src/bus.js';
+import { VmRun } from '../src/runner.js';
+import { STATE_PAUSED, STATE_RUNNING } from '../src/vcpu-channel.js';
+import { Vm } from '../src/vm.js';
+import { loadTinyGuest } from './helpers/tiny-guest.js';
+import { kvmMissing, skipReason } from './helpers/kvm.js';
+
+const t = kvmMissing ? test.skip : test.serial;
+if (kvmMissing) test(skipReason, (tt) => tt.pass());
+
+const COUNTER = 0x20000;
+/** inc qword [COUNTER]; jmp back: spins forever without an exit. */
+const SPIN = [0x48, 0xff, 0x04, 0x25, ...[COUNTER & 0xff, (COUNTER >> 8) & 0xff, (COUNTER >> 16) & 0xff, 0], 0xeb, 0xf6];
+
+async function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+t('pause parks every vCPU of a spinning guest, resume continues it, stop ends it promptly', async (tt) => {
+  const vm = Vm.create({ memBytes: 8 << 20, cpus: 2 });
+  try {
+    vm.setBootRegisters(loadTinyGuest(vm.memory, SPIN));
+    const run = VmRun.start(vm, { bus: new IoBus() });
+    while (vm.memory.readU64(COUNTER) === 0n) await sleep(10);
+
+    await within(1000, run.pause(), 'pause');
+    tt.deepEqual(run.states(), [STATE_PAUSED, STATE_PAUSED]);
+    const frozen = vm.memory.readU64(COUNTER);
+    await sleep(100);
+    tt.is(vm.memory.readU64(COUNTER), frozen, 'the guest made progress while paused');
+
+    await within(1000, run.resume(), 'resume');
+    tt.deepEqual(run.states(), [STATE_RUNNING, STATE_RUNNING]);
+    const start = performance.now();
+    while (vm.memory.readU64(COUNTER) === frozen && performance.now() - start < 2000) await sleep(10);
+    tt.true(vm.memory.readU64(COUNTER) > frozen, 'the guest did not continue after resume');
+
+    const summary = await within(1000, run.stop('test stop'), 'stop');
+    tt.is(summary.kind, 'stopped');
+    tt.is(summary.status, 0);
+    tt.is(summary.message, 'test stop');
+  } finally {
+    vm.close();
+  }
+});
+
+t('the timeout ends a guest that never exits, with status 124', async (tt) => {
+  const vm = Vm.create({ memBytes: 8 << 20, cpus: 1 });
+  try {
+    vm.setBootRegisters(loadTinyGuest(vm.memory, SPIN));
+    const summary = await within(3000, VmRun.start(vm, { bus: new IoBus(), timeoutMs: 300 }).done, 'timeout');
+    tt.is(summary.kind, 'timeout');
+    tt.is(summary.status, 124);
+    tt.true(summary.wallMs >= 290);
+  } finally {
+    vm.close();
+  }
+});

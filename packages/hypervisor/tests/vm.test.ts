@@ -1,0 +1,133 @@
+import test from 'ava';
+import { IoBus } from '../src/bus.js';
+import type { DeviceHost, PioDevice } from '../src/devices/device.js';
+import { VmRun } from '../src/runner.js';
+import { Vm } from '../src/vm.js';
+import { asm, loadTinyGuest, pioLoop } from './helpers/tiny-guest.js';
+import { kvmMissing, skipReason } from './helpers/kvm.js';
+
+const t = kvmMissing ? test.skip : test.serial;
+if (kvmMissing) test(skipReason, (tt) => tt.pass());
+
+const EXIT_PORT = 0x501;
+
+/** Records the guest's writes and ends the VM with the value written to EXIT_PORT. */
+class Recorder implements PioDevice {
+  readonly name = 'recorder';
+  readonly ports = [
+    [0x3f0, 1],
+    [EXIT_PORT, 1],
+  ] as const;
+  writes: number[] = [];
+  constructor(private readonly host: () => DeviceHost) {}
+  read(): number {
+    return 0x5a;
+  }
+  write(port: number, _size: number, value: number): void {
+    if (port === EXIT_PORT) this.host().requestExit(value & 0xff, `debug-exit ${value}`);
+    else this.writes.push(value);
+  }
+}
+
+t('a hand-assembled long-mode guest does port I/O through the main thread and exits with its status', async (tt) => {
+  const vm = Vm.create({ memBytes: 8 << 20, cpus: 1 });
+  try {
+    const boot = loadTinyGuest(vm.memory, [...asm.movEax(7), ...pioLoop(0x3f0, 5, EXIT_PORT).slice(0)]);
+    vm.setBootRegisters(boot);
+    const logs: string[] = [];
+    const bus = new IoBus((l) => logs.push(l));
+    let run: VmRun | undefined;
+    const rec = new Recorder(() => run!.host);
+    bus.registerPio(rec);
+    run = VmRun.start(vm, { bus, log: (l) => logs.push(l) });
+    const summary = await run.done;
+    tt.is(summary.kind, 'guest-exit');
+    tt.is(summary.status, 0);
+    tt.deepEqual(rec.writes, [7, 7, 7, 7, 7]);
+    tt.is(summary.exits.byReason.KVM_EXIT_IO, 6);
+    tt.is(summary.exits.forwarded, 6);
+  } finally {
+    vm.close();
+  }
+});
+
+t('an unclaimed port reads as all-ones and is logged once', async (tt) => {
+  const vm = Vm.create({ memBytes: 8 << 20, cpus: 1 });
+  try {
+    const code = [
+      ...asm.movEdx(0x1234), ...asm.inDxEax, ...asm.movEdx(0x3f0), ...asm.outDxEax,
+      ...asm.movEdx(0x1234), ...asm.inDxAl, ...asm.movEdx(0x3f0), ...asm.outDxEax,
+      ...asm.movEdx(EXIT_PORT), ...asm.movEax(3), ...asm.outDxAl, ...asm.hlt,
+    ];
+    vm.setBootRegisters(loadTinyGuest(vm.memory, code));
+    const logs: string[] = [];
+    const bus = new IoBus((l) => logs.push(l));
+    let run: VmRun | undefined;
+    const rec = new Recorder(() => run!.host);
+    bus.registerPio(rec);
+    run = VmRun.start(vm, { bus });
+    const summary = await run.done;
+    tt.is(summary.status, 3);
+    // eax was all-ones; `in al` replaced only the low byte with all-ones again
+    tt.deepEqual(rec.writes, [0xffff_ffff, 0xffff_ffff]);
+    tt.is(logs.filter((l) => l.includes('0x1234')).length, 1);
+  } finally {
+    vm.close();
+  }
+});
+
+t('MMIO outside RAM reaches a registered device; unclaimed MMIO reads all-ones and is logged once', async (tt) => {
+  // 2 MiB of RAM; the page tables also map 2-4 MiB, where accesses become KVM_EXIT_MMIO.
+  const vm = Vm.create({ memBytes: 2 << 20, cpus: 1 });
+  try {
+    const abs = (op: number, addr: number) => [op, 0x04, 0x25, addr & 0xff, (addr >>> 8) & 0xff, (addr >>> 16) & 0xff, (addr >>> 24) & 0xff];
+    const load = (addr: number) => abs(0x8b, addr); // mov eax, [addr]
+    const store = (addr: number) => abs(0x89, addr); // mov [addr], eax
+    const code = [
+      ...load(0x38_0004), ...asm.movEdx(0x3f0), ...asm.outDxEax,
+      ...asm.movEax(0xcafe_f00d), ...store(0x38_0008),
+      ...load(0x30_0000), ...asm.movEdx(0x3f0), ...asm.outDxEax,
+      ...store(0x30_0000), ...load(0x30_0000),
+      ...asm.movEdx(EXIT_PORT), ...asm.movEax(0), ...asm.outDxAl, ...asm.hlt,
+    ];
+    vm.setBootRegisters(loadTinyGuest(vm.memory, code));
+    const logs: string[] = [];
+    const bus = new IoBus((l) => logs.push(l));
+    let run: VmRun | undefined;
+    const rec = new Recorder(() => run!.host);
+    bus.registerPio(rec);
+    const mmioWrites: Array<[bigint, number[]]> = [];
+    bus.registerMmio({
+      name: 'mmio-probe',
+      ranges: [[0x38_0000n, 0x1000n]],
+      read: (addr, data) => new DataView(data.buffer, data.byteOffset, data.length).setUint32(0, Number(addr & 0xffffn) + 0x1234_0000, true),
+      write: (addr, data) => mmioWrites.push([addr, [...data]]),
+    });
+    tt.throws(() => bus.registerMmio({ name: 'clash', ranges: [[0x38_0800n, 0x1000n]], read: () => {}, write: () => {} }), { message: /overlaps mmio-probe/ });
+    run = VmRun.start(vm, { bus });
+    const summary = await run.done;
+    tt.is(summary.status, 0, summary.message);
+    tt.deepEqual(rec.writes, [0x1234_0004, 0xffff_ffff]);
+    tt.deepEqual(mmioWrites, [[0x38_0008n, [0x0d, 0xf0, 0xfe, 0xca]]]);
+    tt.is(summary.exits.byReason.KVM_EXIT_MMIO, 5);
+    tt.is(logs.filter((l) => l.includes('MMIO 0x00300000')).length, 1, logs.join('\n'));
+  } finally {
+    vm.close();
+  }
+});
+
+t('a triple fault ends the run with KVM_EXIT_SHUTDOWN and the RIP', async (tt) => {
+  const vm = Vm.create({ memBytes: 8 << 20, cpus: 1 });
+  try {
+    // ud2 with an empty IDT: #UD → #GP → #DF → shutdown
+    vm.setBootRegisters(loadTinyGuest(vm.memory, [0x90, ...asm.ud2]));
+    const run = VmRun.start(vm, { bus: new IoBus() });
+    const summary = await run.done;
+    tt.is(summary.kind, 'error');
+    tt.is(summary.exitReason, 'KVM_EXIT_SHUTDOWN');
+    tt.not(summary.status, 0);
+    tt.regex(summary.message, /triple fault.*RIP 0x1000[01]/);
+  } finally {
+    vm.close();
+  }
+});
