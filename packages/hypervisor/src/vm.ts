@@ -13,6 +13,7 @@ import { routeLegacyInterrupts } from './lapic.js';
 import { GuestMemory, ramLayout } from './memory.js';
 import { bootMsrs, checkMsrsSet, encodeMsrs } from './msrs.js';
 import { bootFpu, bootRegs, bootSregs, type BootState } from './regs.js';
+import { applyVmTag, type VmTagOutcome } from './extensions/vm-tag.js';
 
 /** Three pages for the TSS and one for the identity map, just below the 4 GiB boundary, in the MMIO hole. */
 const TSS_ADDR = 0xfffb_d000;
@@ -38,6 +39,8 @@ export class Vm {
   private readonly shim: Shim = native();
   private readonly mappings: ArrayBuffer[] = [];
   private supportedCpuid: CpuidEntry[] = [];
+  /** Which path the co-edit example took (docs/abi-co-edit.md): the kernel's, only when it has the capability. */
+  vmTag!: VmTagOutcome;
   private closed = false;
 
   private constructor(
@@ -104,6 +107,12 @@ export class Vm {
   }
 
   private setUp(memBytes: number): void {
+    this.vmTag = applyVmTag(
+      this.abi,
+      (cap) => this.ioctl('KVM_CHECK_EXTENSION', cap),
+      (arg) => void this.ioctl('KVM_ENABLE_CAP', arg),
+      BigInt(process.pid),
+    );
     this.memory = this.createMemory(memBytes);
     this.ioctl('KVM_SET_TSS_ADDR', TSS_ADDR);
     this.ioctl('KVM_SET_IDENTITY_MAP_ADDR', new BigUint64Array([BigInt(IDENTITY_MAP_ADDR)]));

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { loadAbi } from '@kvm-ts/abi';
 import { IoBus } from '../src/bus.js';
 import type { DeviceHost, PioDevice } from '../src/devices/device.js';
 import { VmRun } from '../src/runner.js';
@@ -129,5 +130,20 @@ t('a triple fault ends the run with KVM_EXIT_SHUTDOWN and the RIP', async (tt) =
     tt.regex(summary.message, /triple fault.*RIP 0x1000[01]/);
   } finally {
     vm.close();
+  }
+});
+
+t('the co-edit extension: a VM on the +local spec asks the real kernel, which lacks the capability, and keeps the old path', (tt) => {
+  const local = Vm.create({ memBytes: 8 << 20, cpus: 1, abi: loadAbi('7.2+local', 'x86_64') });
+  try {
+    tt.deepEqual(local.vmTag, { path: 'userspace', reason: 'kernel-without-capability' });
+  } finally {
+    local.close();
+  }
+  const pinned = Vm.create({ memBytes: 8 << 20, cpus: 1 });
+  try {
+    tt.deepEqual(pinned.vmTag, { path: 'userspace', reason: 'spec-without-extension' });
+  } finally {
+    pinned.close();
   }
 });
