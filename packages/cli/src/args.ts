@@ -12,7 +12,10 @@ export function parse(argv: string[], options: Options, usage: string): Parsed {
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true }) as Parsed;
   } catch (err) {
-    const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    let msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    // Node's text goes on to explain `--` for positionals, which nobody here needs.
+    const unknown = /^Unknown option '([^']+)'/.exec(msg);
+    if (unknown) msg = `unknown option '${unknown[1]}'`;
     throw new UsageError(`${msg} (usage: ${usage})`);
   }
 }

@@ -26,7 +26,7 @@ function oneLineError(t: import('ava').ExecutionContext, r: ReturnType<typeof cl
 }
 
 test('wrong flags and inputs are one line and exit 2', (t) => {
-  oneLineError(t, cli(['run', '--bogus']), /^kvm-cli: Unknown option '--bogus'/);
+  oneLineError(t, cli(['run', '--bogus']), /^kvm-cli: unknown option '--bogus'/);
   oneLineError(t, cli(['run', '-c', '0']), /--cpus: at least 1/);
   oneLineError(t, cli(['run', '-c', 'two']), /--cpus: 'two' is not a whole number/);
   oneLineError(t, cli(['run', '-m', 'lots']), /--mem: 'lots' is not a size/);
