@@ -9,16 +9,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { buildReport, formatReportText, historyByArch, loadSpecRef, readSpecDir, SuppressionSet, loadSuppressions, DEFAULT_SPEC_ROOT } from '../src/diff/index.js';
+import { buildReport, formatReportText, historyByArch, loadSpecRef, readSpecDir, SuppressionSet, loadSuppressions, DEFAULT_SPEC_ROOT, defaultRoot, SUPPRESSIONS_PATH } from '../src/diff/index.js';
 
 const RUNS = 30;
 const CLI_RUNS = 5;
 const BUDGET_MS = 100;
-const REPO = fileURLToPath(new URL('../../..', import.meta.url));
+const REPO = defaultRoot();
 const CLI = join(REPO, 'packages/cli/bin/kvm-cli.js');
-const SUPPRESSIONS = join(REPO, 'kernel-headers/suppressions.json');
+const SUPPRESSIONS = join(REPO, SUPPRESSIONS_PATH);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

@@ -182,14 +182,16 @@ test('latest re-exports the newest non-local id', (t) => {
   t.throws(() => emitLatestModule(['7.2+local']), { message: 'emitLatestModule: no non-local spec id given' });
 });
 
-(committed.length ? test : test.skip)('modules emitted from every committed spec type-check', (t) => {
+test('modules emitted from every committed spec type-check', (t) => {
+  t.true(committed.length > 0, 'no committed specs found');
   const found = diagnostics();
   for (const { id, arch } of committed) t.deepEqual(found.get(`committed/${id}/${arch}.ts`), [], `${id}/${arch}`);
 });
 
 // Locally patched (+local) specs are made on demand and get no committed module.
 const pinned = committed.filter((s) => !isLocalSpecId(s.id));
-(pinned.length ? test : test.skip)('committed version modules are what the emitter makes of the committed specs', (t) => {
+test('committed version modules are what the emitter makes of the committed specs', (t) => {
+  t.true(pinned.length > 0, 'no committed pinned specs found');
   const versionsDir = fileURLToPath(new URL('../src/versions/', import.meta.url));
   for (const { id, arch, path } of pinned) {
     const module = join(versionsDir, id, `${arch}.ts`);

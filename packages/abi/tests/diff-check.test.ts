@@ -107,3 +107,11 @@ test('pinned references and malformed spec files', (t) => {
   t.throws(() => loadSpecRef(join(root, 'bad.json')), { instanceOf: AbiInputError, message: /malformed spec: ioctls\.KVM_RUN\.number: not a 32-bit unsigned integer/ });
   t.throws(() => loadSpecRef('9.9/x86_64', specRoot), { instanceOf: AbiInputError, message: /^9\.9\/x86_64: cannot read .*ENOENT/ });
 });
+
+test('no spec in the working tree (a wrong root) is an input error, not an empty pass', (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'abi-check-empty-'));
+  t.throws(() => runCheck({ root }), { instanceOf: AbiInputError, message: /packages\/abi\/spec: no <id>\/<arch>\.json spec to check$/ });
+  const baseline = mkdtempSync(join(tmpdir(), 'abi-check-empty-baseline-'));
+  writeSpec(root, '6.1', version('6.1.176'));
+  t.throws(() => runCheck({ root, baseline }), { instanceOf: AbiInputError, message: /baseline directory holds no <id>\/<arch>\.json spec$/ });
+});

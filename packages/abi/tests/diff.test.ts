@@ -1,5 +1,7 @@
 import test from 'ava';
-import { diffSpecs, exitBits } from '../src/diff/index.js';
+import { diffSpecs, exitBits, isSpecPath } from '../src/diff/index.js';
+import { listSpecs } from '../src/index.js';
+import { compareSpecIds } from '../src/spec/ids.js';
 import type { Spec } from '../src/spec/types.js';
 import { clone, fixtureSpec } from './diff-fixture.js';
 
@@ -134,6 +136,8 @@ test('member removed, renamed, retyped, moved, resized, shrunk, bitfield moved',
   t.deepEqual(v(after((s) => { s.structs.kvm_userspace_memory_region.layout[1].size = 2; s.structs.kvm_userspace_memory_region.layout[1].type = '__u16'; })),
     ['member-resized kvm_userspace_memory_region.flags BINARY', 'member-retyped kvm_userspace_memory_region.flags BINARY']);
   t.deepEqual(v(after((s) => { s.structs.kvm_enable_cap.layout[2].count = 3; })), ['member-array-shrunk kvm_enable_cap.args BINARY']);
+  t.deepEqual(v(after((s) => { s.structs.kvm_enable_cap.layout[2].dims = [2, 2]; })), ['member-retyped kvm_enable_cap.args BINARY'],
+    'an array reshaped to the same element count (__u64[4] -> __u64[2][2]) moves compiled element offsets');
   t.deepEqual(v(after((s) => { s.structs.kvm_xen_flags.layout[1].bitOffset = 2; })), ['member-bitfield-changed kvm_xen_flags.shared BINARY']);
 });
 
@@ -170,4 +174,15 @@ test('exit bits combine: 4 source, 8 binary, 12 both', (t) => {
   t.is(exitBits(diffSpecs(base, after((s) => { delete s.constants.KVM_MEM_READONLY; }))), 4);
   t.is(exitBits(diffSpecs(base, after((s) => { s.constants.KVM_MEM_READONLY = 4; }))), 8);
   t.is(exitBits(diffSpecs(base, after((s) => { s.constants.KVM_MEM_READONLY = 4; delete s.constants.KVM_CAP_HLT; }))), 12);
+});
+
+test('spec ids: the diff sees every spec the runtime lists, in the same order', (t) => {
+  const listed = listSpecs();
+  t.true(listed.length > 0);
+  for (const { id, arch } of listed) t.deepEqual(isSpecPath(`${id}/${arch}.json`), { id, arch });
+  t.deepEqual(isSpecPath('7.2+exp/arm64.json'), { id: '7.2+exp', arch: 'arm64' });
+  t.is(isSpecPath('7.2+/arm64.json'), undefined);
+  t.is(isSpecPath('latest/x86_64.json'), undefined);
+  t.is(isSpecPath('7.2/mips.json'), undefined);
+  t.deepEqual(['7.2+local', '6.12', '7.2', '5.10', '6.1', '7.2+exp'].sort(compareSpecIds), ['5.10', '6.1', '6.12', '7.2', '7.2+exp', '7.2+local']);
 });

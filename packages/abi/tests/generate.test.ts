@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { missingCaches, targets } from '../scripts/generate-all.js';
 import { includeRoot } from '../src/headers/index.js';
 import { generateSpec, HeaderError, serializeSpec } from '../src/generator/index.js';
+import { testNeeding } from './helpers/prerequisite.js';
 import type { Spec } from '../src/spec/types.js';
 
 const IOCTL_H = readFileSync(fileURLToPath(new URL('./fixtures/generator/ioctl/linux/ioctl.h', import.meta.url)), 'utf8');
@@ -129,12 +130,8 @@ test('serializeSpec keeps every leaf member in a fixed order, including ones add
 
 const all = targets();
 const missing = missingCaches(all);
-const needCache = (title: string, fn: (t: ExecutionContext) => void) => {
-  if (missing.length === 0) test(title, fn);
-  else if (process.env.CI === 'true') {
-    test(title, (t) => t.fail(`header cache missing for ${missing.map((m) => `${m.id}/${m.arch}`).join(', ')}: run kvm-cli abi sync`));
-  } else test.skip(`${title} (skipped: header cache missing, run kvm-cli abi sync)`, fn);
-};
+const needCache = (title: string, fn: (t: ExecutionContext) => void) =>
+  testNeeding(missing.length ? `header cache missing for ${missing.map((m) => `${m.id}/${m.arch}`).join(', ')}: run kvm-cli abi sync` : undefined, title, fn);
 
 needCache('all pinned sets generate, with sane ioctls, constants and structs', (t) => {
   t.is(all.length, 8, 'pinned (set, arch) pairs');

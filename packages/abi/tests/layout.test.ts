@@ -2,12 +2,16 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { evalConstExpr } from '../src/generator/expr.js';
-import { computeLayouts, plainCharSigned, scalarInfo, type Layouts } from '../src/generator/layout.js';
+import { computeLayouts, type Layouts } from '../src/generator/layout.js';
 import { tokenize } from '../src/generator/lexer.js';
 import { parseTranslationUnit } from '../src/generator/parser.js';
 import { HeaderError } from '../src/generator/tokens.js';
+import { resolveScalar } from '../src/runtime/scalars.js';
+import { plainCharSigned } from '../src/spec/arch.js';
 import { ARCHES, type Arch, type StructSpec } from '../src/spec/types.js';
-import { compilerFor, runProbe } from './fixtures/layout/gcc-probe.js';
+import { runProbe } from './fixtures/layout/gcc-probe.js';
+import { testNeeding } from './helpers/prerequisite.js';
+import { toolchain } from './probe/compile.js';
 
 const FIXTURES = ['bitfields.h', 'packed.h', 'anon.h', 'scalars.h'];
 const fixturePath = (name: string) => fileURLToPath(new URL(`./fixtures/layout/${name}`, import.meta.url));
@@ -24,15 +28,16 @@ const leaf = (s: StructSpec, path: string) => {
 
 // ---- every fact computeLayouts states about the fixtures, against the real compilers ----
 
+/** Per arch, what is missing to compile for it, if anything. */
+const missingCompiler = new Map(ARCHES.map((arch) => {
+  const tools = toolchain(arch);
+  return [arch, 'missing' in tools ? `${tools.missing} is not installed` : undefined];
+}));
+const noCompiler = (arch: Arch): string | undefined => missingCompiler.get(arch);
+
 for (const arch of ARCHES) {
-  const tools = compilerFor(arch);
   for (const fixture of FIXTURES) {
-    const title = `${fixture} on ${arch} matches gcc (sizes, alignments, offsets, bit positions, types)`;
-    if ('missing' in tools) {
-      test.skip(`${title} — skipped: ${tools.missing} is not installed`, () => {});
-      continue;
-    }
-    test(title, (t) => {
+    testNeeding(noCompiler(arch), `${fixture} on ${arch} matches gcc (sizes, alignments, offsets, bit positions, types)`, (t) => {
       const text = readFileSync(fixturePath(fixture), 'utf8');
       const { structs } = layoutOf(text, arch, fixture);
       const { checks, mismatches } = runProbe(arch, text, structs);
@@ -43,18 +48,12 @@ for (const arch of ARCHES) {
 }
 
 for (const arch of ARCHES) {
-  const tools = compilerFor(arch);
-  const title = `${arch}: char signedness, enum sizes and sizeof/alignof of type names match gcc`;
-  if ('missing' in tools) {
-    test.skip(`${title} — skipped: ${tools.missing} is not installed`, () => {});
-    continue;
-  }
-  test(title, (t) => {
+  testNeeding(noCompiler(arch), `${arch}: char signedness, enum sizes and sizeof/alignof of type names match gcc`, (t) => {
     const text = readFileSync(fixturePath('scalars.h'), 'utf8');
     const l = layoutOf(text, arch, 'scalars.h');
     const typeNames = ['long double', 'struct scalars', 'struct arrays', 'mac_t', 'handler_t', 'enum small', 'enum with_neg', 'enum big', 'enum huge', 'enum pk_enum', 'enum pk_enum_neg', '__int128', 'u64 *'];
     const extra: [string, { what: string; expected: number }][] = [
-      ['(char)-1 < 0', { what: 'plain char is signed', expected: Number(scalarInfo('char', arch, l.typedefs)!.signed) }],
+      ['(char)-1 < 0', { what: 'runtime resolveScalar: plain char is signed', expected: Number(resolveScalar('char', arch, l.typedefs)!.signed) }],
       ['(char)-1 < 0', { what: 'plainCharSigned', expected: Number(plainCharSigned(arch)) }],
       ['(enum with_neg)-1 < 0', { what: 'enum with_neg is signed', expected: 1 }],
       ['(enum small)-1 < 0', { what: 'enum small is signed', expected: 0 }],
@@ -71,9 +70,7 @@ for (const arch of ARCHES) {
   });
 }
 
-test('the compiler probe reports a wrong spec (it can fail)', (t) => {
-  const tools = compilerFor('x86_64');
-  if ('missing' in tools) return t.pass(`skipped: ${tools.missing} is not installed`);
+testNeeding(noCompiler('x86_64'), 'the compiler probe reports a wrong spec (it can fail)', (t) => {
   const text = readFileSync(fixturePath('anon.h'), 'utf8');
   const { structs } = layoutOf(text, 'x86_64', 'anon.h');
   const wrong = structuredClone(structs);
@@ -188,19 +185,24 @@ test('typedefs resolve to base types; enum constants are evaluated in order', (t
   t.is(l.sizeofType(tokenize('struct arrays', 't')), BigInt(arrays.size));
 });
 
-test('scalarInfo: typedef chains, char signedness per arch, pointers, floats', (t) => {
+test('runtime resolveScalar reads spec leaf types: typedef chains, char signedness per arch, pointers, enums', (t) => {
   const typedefs = { __u64: 'unsigned long long', __le64: '__u64', caddr: 'char *', cb: 'void (*)(int)' };
-  t.deepEqual(scalarInfo('__le64', 'x86_64', typedefs), { size: 8, signed: false, float: false });
-  t.deepEqual(scalarInfo('char', 'x86_64', typedefs), { size: 1, signed: true, float: false });
-  t.deepEqual(scalarInfo('char', 'arm64', typedefs), { size: 1, signed: false, float: false });
-  t.deepEqual(scalarInfo('char', 'riscv64', typedefs), { size: 1, signed: false, float: false });
-  t.deepEqual(scalarInfo('signed char', 'arm64', typedefs), { size: 1, signed: true, float: false });
-  t.deepEqual(scalarInfo('caddr', 'arm64', typedefs), { size: 8, signed: false, float: false });
-  t.deepEqual(scalarInfo('cb', 'arm64', typedefs), { size: 8, signed: false, float: false });
-  t.deepEqual(scalarInfo('long double', 'riscv64', typedefs), { size: 16, signed: true, float: true });
-  t.deepEqual(scalarInfo('enum kvm_thing', 'x86_64', typedefs), { size: 4, signed: false, float: false });
-  t.is(scalarInfo('struct kvm_regs', 'x86_64', typedefs), undefined);
-  t.is(scalarInfo('mystery', 'x86_64', typedefs), undefined);
+  const info = (type: string, arch: Arch) => {
+    const r = resolveScalar(type, arch, typedefs);
+    return r && { size: r.size, signed: r.signed, float: r.float };
+  };
+  t.deepEqual(info('__le64', 'x86_64'), { size: 8, signed: false, float: false });
+  t.deepEqual(info('char', 'x86_64'), { size: 1, signed: true, float: false });
+  t.deepEqual(info('char', 'arm64'), { size: 1, signed: false, float: false });
+  t.deepEqual(info('char', 'riscv64'), { size: 1, signed: false, float: false });
+  t.deepEqual(info('signed char', 'arm64'), { size: 1, signed: true, float: false });
+  t.deepEqual(info('caddr', 'arm64'), { size: 8, signed: false, float: false });
+  t.deepEqual(info('cb', 'arm64'), { size: 8, signed: false, float: false });
+  // x87/quad long double has no JS counterpart: the runtime carries its 16 bytes as raw bits.
+  t.deepEqual(info('long double', 'riscv64'), { size: 16, signed: false, float: false });
+  t.deepEqual(info('enum kvm_thing', 'x86_64'), { size: 4, signed: false, float: false });
+  t.is(info('struct kvm_regs', 'x86_64'), undefined);
+  t.is(info('mystery', 'x86_64'), undefined);
 });
 
 test('layout errors name file:line and the construct', (t) => {

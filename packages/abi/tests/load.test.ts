@@ -214,8 +214,8 @@ test('the fixture spec file itself is valid', (t) => {
 });
 
 const committed = listSpecs();
-const committedTest = committed.length ? test : test.skip;
-committedTest('every committed spec file loads through loadAbi, and latest is the newest x86_64 one', (t) => {
+test('every committed spec file loads through loadAbi, and latest is the newest x86_64 one', (t) => {
+  t.true(committed.length > 0, `no committed specs found under ${SPEC_DIR}`);
   for (const { id, arch } of committed) {
     const abi = loadAbi(id, arch);
     t.is(abi.version, id);
@@ -226,8 +226,7 @@ committedTest('every committed spec file loads through loadAbi, and latest is th
   t.true(SPEC_DIR.endsWith(join('abi', 'spec') + '/') || SPEC_DIR.endsWith(join('abi', 'spec')));
 });
 
-const has612 = committed.some((s) => s.id === '6.12' && s.arch === 'x86_64');
-(has612 ? test : test.skip)('the committed 6.12/x86_64 spec decodes well-known kvm_run and kvm_regs layouts', (t) => {
+test('the committed 6.12/x86_64 spec decodes well-known kvm_run and kvm_regs layouts', (t) => {
   const abi = loadAbi('6.12', 'x86_64');
   t.is(abi.ioctl('KVM_RUN'), 0xae80);
   t.is(abi.ioctl('KVM_GET_REGS'), 0x8090ae81);

@@ -7,13 +7,12 @@ import test from 'ava';
 import { rmSync } from 'node:fs';
 import { cacheReady, includeRoot, pinnedSets } from '../src/headers/index.js';
 import { formatMismatches, runProbe, type ProbeReport } from './probe/check.js';
+import { testNeeding } from './helpers/prerequisite.js';
 import { toolchain, type Toolchain } from './probe/compile.js';
 import { fixtureSpec, writeFixtureHeaders } from './probe/fixture.js';
 import { patchedIncludeRoot, splitSpecId } from './probe/local.js';
-import { committedSpecs, loadSpec, SPEC_DIR } from './probe/specs.js';
+import { listSpecs, loadSpecFile, SPEC_DIR } from '../src/index.js';
 import type { Spec } from '../src/spec/types.js';
-
-const CI = process.env.CI === 'true';
 
 function summary(r: ProbeReport): string {
   const c = r.counts;
@@ -26,7 +25,7 @@ function summary(r: ProbeReport): string {
 // The fixture runs everywhere gcc does: it proves the probe itself finds right values and flags wrong ones.
 const host = toolchain('x86_64');
 if ('missing' in host) {
-  test.skip(`probe self-test — skipped: ${host.missing} not found`, () => {});
+  testNeeding(`${host.missing} not found`, 'probe self-test', () => {});
 } else {
   const tc: Toolchain = host;
 
@@ -81,18 +80,12 @@ if ('missing' in host) {
   });
 }
 
-const specs = committedSpecs();
+const specs = listSpecs();
 const pinned = new Set(pinnedSets().map((s) => s.id));
 
-if (specs.length === 0) {
-  if (CI) {
-    test(`committed specs exist`, (t) => t.fail(`no spec files under ${SPEC_DIR}`));
-  } else {
-    test.skip(`probe over committed specs — skipped: no spec files under ${SPEC_DIR} yet`, () => {});
-  }
-}
+if (specs.length === 0) test('committed specs exist', (t) => t.fail(`no spec files under ${SPEC_DIR}`));
 
-for (const { id, arch, file } of specs) {
+for (const { id, arch, path: file } of specs) {
   const title = `compiler probe ${id}/${arch}`;
   const { base, local } = splitSpecId(id);
   if (!pinned.has(base)) {
@@ -101,13 +94,8 @@ for (const { id, arch, file } of specs) {
   }
   const tc = toolchain(arch);
   const missing = 'missing' in tc ? `${tc.missing} not found` : !cacheReady(base, arch) ? 'kernel headers not synced (npm run headers:sync)' : '';
-  if (missing) {
-    if (CI) test(title, (t) => t.fail(missing));
-    else test.skip(`${title} — skipped: ${missing}`, () => {});
-    continue;
-  }
-  test(title, (t) => {
-    const spec = loadSpec(file);
+  testNeeding(missing || undefined, title, (t) => {
+    const spec = loadSpecFile(file);
     t.is(spec.arch, arch, `${file} declares arch ${spec.arch}`);
     // A "+local" spec describes the base headers with kernel-headers/patches applied.
     const headers = local ? patchedIncludeRoot(base, arch) : { root: includeRoot(base, arch), cleanup: () => {} };

@@ -22,8 +22,10 @@ const HELP = `kvm-cli — a KVM VMM and the KVM ABI spec it is built on
   kvm-cli abi show [VERSION] [--arch ARCH] [--json]          one spec (default: latest, x86_64)
   kvm-cli abi generate --headers DIR --arch ARCH [--out F]   generate a spec from uapi headers
   kvm-cli abi sync                                           download and verify the pinned kernel headers
-  kvm-cli abi diff OLD NEW [--json]                          classify every difference between two specs
-  kvm-cli abi check                                          the CI gate: no unsuppressed binary break
+  kvm-cli abi diff OLD NEW [--json] [--only-breaking] [--suppressions FILE]
+                                                             classify every difference between two specs
+  kvm-cli abi check [--json] [--baseline DIR|FILE] [--record-baseline [FILE]]
+                                                             the CI gate: no unsuppressed binary break
 `;
 
 export async function main(argv: string[]): Promise<number> {

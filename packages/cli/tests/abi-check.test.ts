@@ -1,22 +1,10 @@
 import test from 'ava';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Spec } from '@kvm-ts/abi';
-
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-
-function cli(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(
-    process.execPath,
-    ['--import=tsx', '--conditions=kvm-ts-source', '--input-type=module', '-e',
-      `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(process.argv.slice(1));`, '--', ...args],
-    { encoding: 'utf8' },
-  );
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+import { cli } from './helpers/cli.js';
 
 const spec = (kernel: string, mutate: (s: Spec) => void = () => {}): Spec => {
   const s: Spec = {
@@ -81,6 +69,15 @@ test('a stale suppression fails the gate with exit 1; a malformed one is one lin
   t.is(cli('abi', 'check', 'extra').code, 2);
 });
 
+test('a --baseline directory without specs is an error, not an empty pass', (t) => {
+  const root = repo();
+  const empty = mkdtempSync(join(tmpdir(), 'abi-check-empty-baseline-'));
+  const r = cli('abi', 'check', '--root', root, '--baseline', empty);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^kvm-cli: .*abi-check-empty-baseline-\S*: baseline directory holds no <id>\/<arch>\.json spec\n$/);
+  t.is(r.stdout, '');
+});
+
 test('--record-baseline writes a baseline a tree outside git is checked against', (t) => {
   const root = mkdtempSync(join(tmpdir(), 'abi-check-cli-nogit-'));
   put(root, '6.12', spec('6.12.107'));
@@ -90,4 +87,8 @@ test('--record-baseline writes a baseline a tree outside git is checked against'
   const r = cli('abi', 'check', '--root', root, '--baseline', file);
   t.is(r.code, 8);
   t.regex(r.stdout, /FAIL BINARY constant-value-changed KVM_CAP_HLT \(6\.12\/x86_64 -> 6\.12\/x86_64\)/);
+  const empty = mkdtempSync(join(tmpdir(), 'abi-check-cli-empty-'));
+  const none = cli('abi', 'check', '--root', empty, '--record-baseline', join(empty, 'baseline.json'));
+  t.is(none.code, 1);
+  t.regex(none.stderr, /^kvm-cli: abi check: no <id>\/<arch>\.json spec under .*: nothing to record\n$/);
 });

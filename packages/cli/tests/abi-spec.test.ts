@@ -1,24 +1,11 @@
 import test, { type ExecutionContext } from 'ava';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compareSpecIds, listSpecs, loadSpecFile, type Spec } from '@kvm-ts/abi';
 import { cacheReady, includeRoot, pinnedSets } from '@kvm-ts/abi/headers';
-
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-
-/** The CLI from source in a child process, so exit codes and stdout/stderr are the real ones. */
-function cli(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(
-    process.execPath,
-    ['--import=tsx', '--conditions=kvm-ts-source', '--input-type=module', '-e',
-      `import { main } from ${JSON.stringify(MAIN)}; process.exitCode = await main(process.argv.slice(1));`, '--', ...args],
-    { encoding: 'utf8' },
-  );
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+import { cli } from './helpers/cli.js';
 
 /** One line on stderr, no stack trace. */
 function oneLine(t: { is: (a: unknown, b: unknown, m?: string) => void; notRegex: (s: string, r: RegExp) => void }, stderr: string): void {
@@ -44,6 +31,13 @@ test('abi list: one row per committed spec with kernel and counts', (t) => {
     t.true(rows.some((row) => row.split(/\s+/).join(' ') === cols.join(' ')), `row for ${e.id}/${e.arch}`);
   }
   t.is(cli('abi', 'list', 'extra').code, 2);
+});
+
+test('abi sync takes no arguments: one line, exit 2, before touching anything', (t) => {
+  const sync = cli('abi', 'sync', 'extra');
+  t.is(sync.code, 2);
+  t.regex(sync.stderr, /^kvm-cli: unexpected argument 'extra' \(usage: kvm-cli abi sync\)\n$/);
+  t.is(sync.stdout, '');
 });
 
 test('abi show: default is the newest x86_64 spec, as a readable summary', (t) => {

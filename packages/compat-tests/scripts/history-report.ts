@@ -69,12 +69,12 @@ for (const [arch, list] of history) {
   line();
   for (const pair of pairs.filter((p) => p.arch === arch)) section(pairReport(pair, suppressions), pair);
 }
-const used = new Set(suppressions.unused());
+const unused = suppressions.unused();
 const ruleCount = RULES_BY_ID.size;
 line('## Summary');
 line();
 line(`${pairs.length} version pairs over ${history.size} arches, ${ruleCount} rules. ` +
-  `${(suppressions.file?.entries.length ?? 0) - used.size} of ${suppressions.file?.entries.length ?? 0} reviewed suppressions matched.`);
+  `${(suppressions.file?.entries.length ?? 0) - unused.length} of ${suppressions.file?.entries.length ?? 0} reviewed suppressions matched.`);
 
 const text = `${out.join('\n')}\n`;
 if (process.argv.includes('--stdout')) process.stdout.write(text);

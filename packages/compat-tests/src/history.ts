@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import {
   buildReport,
   DEFAULT_SPEC_ROOT,
+  defaultRoot,
   type DiffReport,
   historyByArch,
   loadSuppressions,
@@ -14,7 +15,7 @@ import {
 import type { Arch } from '@kvm-ts/abi';
 import type { StructPair } from './struct-compat.js';
 
-export const REPO_ROOT = join(DEFAULT_SPEC_ROOT, '../../..');
+export const REPO_ROOT = defaultRoot();
 
 /** The pinned history as committed: per arch, every series present, oldest first ("+local" last). */
 export function pinnedHistory(specDir = DEFAULT_SPEC_ROOT): Map<Arch, SpecEntry[]> {

@@ -26,7 +26,8 @@ interface MmioRange {
 
 export class IoBus {
   /** Device per port (undefined: nobody), so dispatch is one array load. */
-  private readonly ports: Array<PioDevice | undefined> = new Array(PORT_SPACE);
+  // Filled, not holey: loads from a holey array walk the prototype chain (claimedPorts scans all 64 Ki).
+  private readonly ports: Array<PioDevice | undefined> = new Array<PioDevice | undefined>(PORT_SPACE).fill(undefined);
   private readonly mmio: MmioRange[] = [];
   private readonly reported = new Set<string>();
 

@@ -3,49 +3,12 @@
  * main thread's devices (Atomics.waitAsync, so the event loop stays free), and asks it to pause,
  * resume or stop by setting kvm_run.immediate_exit and kicking its thread out of KVM_RUN.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { IoBus } from './bus.js';
 import { native, type Shim } from './kvm/native.js';
 import * as ch from './vcpu-channel.js';
+import { spawnWorker, takePrestarted } from './vcpu-pool.js';
 import type { Vm } from './vm.js';
-
-const fromSource = import.meta.url.endsWith('.ts');
-const workerUrl = new URL(`./vcpu-worker${fromSource ? '.ts' : '.js'}`, import.meta.url);
-
-/** Run from TypeScript sources (tests), a worker needs tsx's loader registered before it imports the entry. */
-function spawnWorker(): Worker {
-  const options = { stdout: false, stderr: false };
-  if (!fromSource) return new Worker(workerUrl, options);
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
-  return new Worker(boot, { ...options, eval: true });
-}
-
-/** Threads started ahead of need, waiting for their VcpuWorkerInit message. */
-const prestarted: Worker[] = [];
-
-/** Prestarting happens before the vCPU count is validated against KVM: never start more than this ahead. */
-const MAX_PRESTARTED = 16;
-
-/**
- * Starts up to `count` vCPU threads now, so their start-up (a Node isolate each) overlaps the main
- * thread's VM set-up; VcpuThread takes them instead of starting its own. Unused ones do not keep
- * the process alive.
- */
-export function prestartVcpuThreads(count: number): void {
-  while (prestarted.length < Math.min(count, MAX_PRESTARTED)) {
-    const w = spawnWorker();
-    w.unref();
-    // One that dies while idle leaves the pool; a VcpuThread then starts a fresh one and reports its failure.
-    const drop = () => {
-      const i = prestarted.indexOf(w);
-      if (i >= 0) prestarted.splice(i, 1);
-    };
-    w.once('error', drop);
-    w.once('exit', drop);
-    prestarted.push(w);
-  }
-}
 
 /** Atomics.waitAsync (Node 16+, V8), which the ES2023 lib this repo compiles against does not declare. */
 type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
@@ -106,9 +69,7 @@ export class VcpuThread {
       localDevices,
       startedAt,
     };
-    const prestartedWorker = prestarted.shift();
-    if (prestartedWorker) prestartedWorker.ref();
-    this.worker = prestartedWorker ?? spawnWorker();
+    this.worker = takePrestarted() ?? spawnWorker();
     this.worker.postMessage(init);
     this.ended = new Promise<ch.VcpuOutcome>((resolve) => {
       let outcome: ch.VcpuOutcome | undefined;

@@ -4,9 +4,9 @@
  * output is deterministic: keys sorted by code unit, no timestamps. Types follow the runtime's
  * value shapes exactly, because they are derived from the same StructShape the codecs compile.
  */
-import { compareSpecIds, isLocalSpecId } from '../runtime/load.js';
 import { isBigScalar } from '../runtime/scalars.js';
 import { buildShape, type FieldNode, type GroupNode, type ShapeNode } from '../runtime/shape.js';
+import { compareSpecIds, isLocalSpecId } from '../spec/ids.js';
 import type { Spec } from '../spec/types.js';
 
 export interface EmitOptions {

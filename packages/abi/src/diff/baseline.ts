@@ -72,6 +72,11 @@ export function writeRecordedBaseline(path: string, specs: SpecSet, recordedFrom
 /** `--baseline PATH`: a directory laid out like packages/abi/spec, or a recorded baseline file. */
 export function explicitBaseline(path: string): Baseline {
   if (!existsSync(path)) throw new AbiInputError(`${path}: baseline not found`);
-  if (statSync(path).isDirectory()) return { source: `directory ${path}`, specs: readSpecDir(path) };
+  if (statSync(path).isDirectory()) {
+    const specs = readSpecDir(path);
+    // An empty baseline would compare nothing and pass: a wrong path must not look like success.
+    if (specs.size === 0) throw new AbiInputError(`${path}: baseline directory holds no <id>/<arch>.json spec`);
+    return { source: `directory ${path}`, specs };
+  }
   return readRecordedBaseline(path);
 }

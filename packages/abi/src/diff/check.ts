@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT } from './diff.js';
-import { DEFAULT_SPEC_ROOT } from './load.js';
+import { repoRoot } from '../headers/paths.js';
+import { AbiInputError } from './load.js';
 import { buildReport, type DiffReport } from './report.js';
 import { rule } from './rules.js';
 import { gitBaseline, explicitBaseline, readRecordedBaseline, type Baseline } from './baseline.js';
@@ -37,8 +38,9 @@ export interface CheckResult {
   exit: number;
 }
 
+/** The monorepo root (the one repo-root finder, shared with the header sync). */
 export function defaultRoot(): string {
-  return join(DEFAULT_SPEC_ROOT, '../../..');
+  return repoRoot();
 }
 
 function findBaseline(opts: CheckOptions, specDir: string): Baseline | undefined {
@@ -55,6 +57,8 @@ export function runCheck(opts: CheckOptions): CheckResult {
   const suppressionPath = opts.suppressions ?? join(opts.root, SUPPRESSIONS_PATH);
   const suppressions = new SuppressionSet(existsSync(suppressionPath) || opts.suppressions ? loadSuppressions(suppressionPath) : undefined);
   const working = readSpecDir(specDir);
+  // A wrong --root (or a deleted spec tree) would otherwise compare nothing and pass.
+  if (working.size === 0) throw new AbiInputError(`${specDir}: no <id>/<arch>.json spec to check`);
   const baseline = findBaseline(opts, specDir);
 
   const baselineReports: DiffReport[] = [];

@@ -3,7 +3,7 @@ export type { Category, Change, ItemKind, SpecLabel } from './types.js';
 export { CATEGORIES } from './types.js';
 export { RULES, RULES_BY_ID, rule, type Rule } from './rules.js';
 export { diffSpecs, brokenCategories, exitBits, EXIT } from './diff.js';
-export { AbiInputError, DEFAULT_SPEC_ROOT, loadSpecRef, parseSpecText, validateSpec, seriesOf, compareSeries, type LoadedSpec } from './load.js';
+export { AbiInputError, DEFAULT_SPEC_ROOT, loadSpecRef, parseSpecText, validateSpec, seriesOf, type LoadedSpec } from './load.js';
 export { isReserved, bitRange, resolveType } from './members.js';
 export { isLimit, constantValue } from './constants.js';
 export { sizeEncodedStructs } from './structs.js';

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SPEC_ID } from '../spec/ids.js';
 import { ARCHES, type Arch, type Spec } from '../spec/types.js';
 import type { SpecLabel } from './types.js';
 
@@ -15,7 +16,12 @@ export class AbiInputError extends Error {
 /** packages/abi/spec, found from this module both as src/diff/*.ts and dist/diff/*.js. */
 export const DEFAULT_SPEC_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../spec');
 
-const PINNED_REF = /^(\d+\.\d+(?:\+local)?)\/(x86_64|arm64|riscv64)$/;
+/** "<spec id>/<arch>", e.g. "6.1/x86_64" or "7.2+local/x86_64". */
+function pinnedRef(ref: string): [id: string, arch: Arch] | undefined {
+  const slash = ref.lastIndexOf('/');
+  const [id, arch] = [ref.slice(0, slash), ref.slice(slash + 1)];
+  return slash > 0 && SPEC_ID.test(id) && ARCHES.includes(arch as Arch) ? [id, arch as Arch] : undefined;
+}
 
 export interface LoadedSpec {
   spec: Spec;
@@ -24,8 +30,8 @@ export interface LoadedSpec {
 
 /** `ref` is a spec file path or a pinned reference such as "6.1/x86_64". */
 export function loadSpecRef(ref: string, specRoot = DEFAULT_SPEC_ROOT): LoadedSpec {
-  const pinned = PINNED_REF.exec(ref);
-  const path = pinned ? join(specRoot, pinned[1], `${pinned[2]}.json`) : ref;
+  const pinned = pinnedRef(ref);
+  const path = pinned ? join(specRoot, pinned[0], `${pinned[1]}.json`) : ref;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -34,7 +40,7 @@ export function loadSpecRef(ref: string, specRoot = DEFAULT_SPEC_ROOT): LoadedSp
     throw new AbiInputError(`${ref}: cannot read ${pinned ? `${path} ` : ''}(${code ?? String(err)})`);
   }
   const spec = parseSpecText(text, ref);
-  return { spec, label: { id: pinned ? pinned[1] : seriesOf(spec.kernel), arch: spec.arch, kernel: spec.kernel, source: ref } };
+  return { spec, label: { id: pinned ? pinned[0] : seriesOf(spec.kernel), arch: spec.arch, kernel: spec.kernel, source: ref } };
 }
 
 export function parseSpecText(text: string, source: string): Spec {
@@ -52,17 +58,6 @@ export function seriesOf(kernel: string): string {
   const m = /^(\d+)\.(\d+)/.exec(kernel);
   if (!m) return kernel;
   return `${m[1]}.${m[2]}${kernel.endsWith('+local') ? '+local' : ''}`;
-}
-
-/** Orders series ids oldest first; a "+local" set sorts right after the set it patches. */
-export function compareSeries(a: string, b: string): number {
-  const pa = a.replace('+local', '').split('.').map(Number);
-  const pb = b.replace('+local', '').split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return Number(a.endsWith('+local')) - Number(b.endsWith('+local'));
 }
 
 type Obj = Record<string, unknown>;

@@ -43,6 +43,9 @@ function freeBits(o: StructSpec): Uint8Array {
   return free;
 }
 
+/** An array's extents, outermost first ("2][3" for `x[2][3]`); "" for a non-array. */
+const extents = (l: LayoutLeaf): string => (l.dims ?? (l.count !== undefined ? [l.count] : [])).join('][');
+
 const describe = (l: LayoutLeaf): string =>
   `${l.type}${l.count !== undefined ? `[${l.count || ''}]` : ''} @${l.offset}${l.bitWidth !== undefined ? `:${l.bitOffset ?? 0}+${l.bitWidth}b` : ''} (${leafBytes(l)} bytes)`;
 
@@ -52,8 +55,8 @@ export function compareMembers(name: string, o: StructSpec, n: StructSpec, old: 
   const newByPath = new Map(n.layout.map((l) => [l.path, l]));
   const item = (l: LayoutLeaf) => `${name}.${l.path}`;
   const same = (a: LayoutLeaf, b: LayoutLeaf) =>
-    a.offset === b.offset && a.size === b.size && a.count === b.count && a.bitOffset === b.bitOffset && a.bitWidth === b.bitWidth &&
-    resolveType(a.type, old.typedefs) === resolveType(b.type, neu.typedefs);
+    a.offset === b.offset && a.size === b.size && a.count === b.count && extents(a) === extents(b) && a.bitOffset === b.bitOffset &&
+    a.bitWidth === b.bitWidth && resolveType(a.type, old.typedefs) === resolveType(b.type, neu.typedefs);
 
   for (const ol of o.layout) {
     const nl = newByPath.get(ol.path);
@@ -132,7 +135,10 @@ function compareLeaf(item: string, ol: LayoutLeaf, nl: LayoutLeaf, old: Spec, ne
   if (ol.bitOffset !== nl.bitOffset || ol.bitWidth !== nl.bitWidth) {
     out.push(change('member-bitfield-changed', 'member', item, `${describe(ol)} -> ${describe(nl)}`));
   }
-  if (oType !== nType && !isFlex(ol)) out.push(change('member-retyped', 'member', item, `${ol.type} -> ${nl.type}`));
+  // Same element count, other extents (x[2][3] -> x[3][2]): compiled x[i][j] offsets move, so the type changed.
+  const reshaped = (ol.count ?? 1) === (nl.count ?? 1) && extents(ol) !== extents(nl);
+  if (reshaped && !isFlex(ol)) out.push(change('member-retyped', 'member', item, `${ol.type}[${extents(ol)}] -> ${nl.type}[${extents(nl)}]`));
+  else if (oType !== nType && !isFlex(ol)) out.push(change('member-retyped', 'member', item, `${ol.type} -> ${nl.type}`));
   else if (oType === nType && ol.type !== nl.type) out.push(change('member-type-spelling-changed', 'member', item, `${ol.type} -> ${nl.type} (both ${nType})`));
   return out;
 }

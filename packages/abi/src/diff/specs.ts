@@ -1,10 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ARCHES, type Arch, type Spec } from '../spec/types.js';
-import { compareSeries, parseSpecText } from './load.js';
+import { compareSpecIds, SPEC_ID } from '../spec/ids.js';
+import { parseSpecText } from './load.js';
 import type { SpecLabel } from './types.js';
-
-const SERIES_DIR = /^\d+\.\d+(\+local)?$/;
 
 export interface SpecEntry {
   id: string;
@@ -21,7 +20,7 @@ export const specKey = (id: string, arch: string): string => `${id}/${arch}`;
 /** Relative paths "<id>/<arch>.json" a spec directory listing may hold. */
 export function isSpecPath(rel: string): { id: string; arch: Arch } | undefined {
   const [id, file, ...rest] = rel.split('/');
-  if (rest.length > 0 || !SERIES_DIR.test(id ?? '') || !file?.endsWith('.json')) return undefined;
+  if (rest.length > 0 || !SPEC_ID.test(id ?? '') || !file?.endsWith('.json')) return undefined;
   const arch = file.slice(0, -5) as Arch;
   return ARCHES.includes(arch) ? { id, arch } : undefined;
 }
@@ -37,11 +36,14 @@ export function entryFromText(rel: string, text: string, source: string): SpecEn
 export function readSpecDir(dir: string): SpecSet {
   const out: SpecSet = new Map();
   if (!existsSync(dir)) return out;
-  for (const id of readdirSync(dir)) {
-    if (!SERIES_DIR.test(id)) continue;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const id = entry.name;
+    if (!SPEC_ID.test(id) || !entry.isDirectory()) continue;
     for (const file of readdirSync(join(dir, id))) {
+      const rel = `${id}/${file}`;
+      if (!isSpecPath(rel)) continue;
       const path = join(dir, id, file);
-      const e = entryFromText(`${id}/${file}`, isSpecPath(`${id}/${file}`) ? readFileSync(path, 'utf8') : '', path);
+      const e = entryFromText(rel, readFileSync(path, 'utf8'), path);
       if (e) out.set(specKey(e.id, e.arch), e);
     }
   }
@@ -56,6 +58,6 @@ export function historyByArch(set: SpecSet): Map<Arch, SpecEntry[]> {
     if (list) list.push(e);
     else out.set(e.arch, [e]);
   }
-  for (const list of out.values()) list.sort((a, b) => compareSeries(a.id, b.id));
+  for (const list of out.values()) list.sort((a, b) => compareSpecIds(a.id, b.id));
   return new Map([...out].sort(([a], [b]) => ARCHES.indexOf(a) - ARCHES.indexOf(b)));
 }

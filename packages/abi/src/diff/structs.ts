@@ -16,7 +16,7 @@ export function sizeEncodedStructs(spec: Spec): Set<string> {
 }
 
 const signature = (s: StructSpec): string => JSON.stringify([s.kind, s.size, s.align, s.layout.map(leafKey)]);
-const leafKey = (l: LayoutLeaf): unknown[] => [l.path, l.offset, l.size, l.type, l.count, l.bitOffset, l.bitWidth];
+const leafKey = (l: LayoutLeaf): unknown[] => [l.path, l.offset, l.size, l.type, l.count, l.dims, l.bitOffset, l.bitWidth];
 
 export function compareStructs(old: Spec, neu: Spec): Change[] {
   const out: Change[] = [];

@@ -1,9 +1,10 @@
+import { plainCharSigned } from '../spec/arch.js';
 import type { Arch, IoctlSpec, LayoutLeaf, Spec, StructSpec } from '../spec/types.js';
 import { constantValue, CONSTANT_NAME, macroConstants } from './constants.js';
 import { builtinType, evalConstExpr, type ExprContext, type IntType } from './expr.js';
 import { ioctlFd } from './fd-table.js';
 import { IoctlDecoder } from './ioctl.js';
-import { computeLayouts, plainCharSigned } from './layout.js';
+import { computeLayouts } from './layout.js';
 import { parseTranslationUnit, startsTypeName } from './parser.js';
 import { predefinedMacros } from './predefined.js';
 import { preprocess, type PreprocessResult } from './preprocess.js';

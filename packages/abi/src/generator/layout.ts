@@ -4,6 +4,7 @@
  * PCC-style bitfields (a field may not span more alignment units of its declared type than the
  * type itself has; named fields give the record their type's alignment, unnamed ones do not).
  */
+import { plainCharSigned } from '../spec/arch.js';
 import type { Arch, LayoutLeaf, StructSpec } from '../spec/types.js';
 import type { ExprContext, IntType } from './expr.js';
 import {
@@ -30,14 +31,11 @@ export interface Layouts {
   alignofType(typeTokens: Token[]): bigint;
 }
 
-export interface ScalarInfo {
+interface BaseInfo {
   size: number;
+  align: number;
   signed: boolean;
   float: boolean;
-}
-
-interface BaseInfo extends ScalarInfo {
-  align: number;
 }
 
 /** The three targets agree on every size; they differ only in plain char's signedness. */
@@ -81,11 +79,6 @@ function baseInfo(name: BaseTypeName, arch: Arch): BaseInfo | undefined {
   }
 }
 
-/** Plain `char` is unsigned in the AAPCS64 and RISC-V psABIs, signed in x86_64 SysV. */
-export function plainCharSigned(arch: Arch): boolean {
-  return arch === 'x86_64';
-}
-
 /**
  * Whether an unnamed bitfield gives its record the alignment of its declared type: AAPCS64 says
  * so (GCC's TARGET_ALIGN_ANON_BITFIELD on aarch64); the x86_64 and RISC-V psABIs say it does not.
@@ -97,27 +90,6 @@ function unnamedBitfieldsAlign(arch: Arch): boolean {
 const POINTER: BaseInfo = { size: 8, align: 8, signed: false, float: false };
 /** GCC's __BIGGEST_ALIGNMENT__ (what a bare `aligned` means) on all three targets at default flags. */
 const BIGGEST_ALIGNMENT = 16;
-const BASE_NAMES = new Set<string>([
-  'char', 'signed char', 'unsigned char', '_Bool', 'short', 'unsigned short', 'int', 'unsigned int', 'long',
-  'unsigned long', 'long long', 'unsigned long long', '__int128', 'unsigned __int128', 'float', 'double',
-  'long double',
-]);
-
-/**
- * Size and signedness of a scalar leaf type as found in a spec (a base type, a typedef name, a
- * pointer, or an enum), resolving typedefs through `typedefs`. undefined for arrays, records and
- * unknown names. Enums are unsigned int: computeLayouts rejects enum-typed members of any other
- * underlying type, so that is the only kind a spec can contain.
- */
-export function scalarInfo(type: string, arch: Arch, typedefs: Record<string, string>): ScalarInfo | undefined {
-  let t = type.trim();
-  for (let hops = 0; Object.hasOwn(typedefs, t) && hops < 64; hops++) t = typedefs[t].trim();
-  if (t.endsWith('*') || t.includes('(*')) return { size: 8, signed: false, float: false };
-  if (t.startsWith('enum ')) return { size: 4, signed: false, float: false };
-  if (!BASE_NAMES.has(t)) return undefined;
-  const info = baseInfo(t as BaseTypeName, arch)!;
-  return { size: info.size, signed: info.signed, float: info.float };
-}
 
 export function computeLayouts(tu: TranslationUnit, arch: Arch, evalExpr: EvalExpr): Layouts {
   return new LayoutEngine(tu, arch, evalExpr).run();
@@ -456,8 +428,8 @@ class LayoutEngine {
   }
 
   /**
-   * A scalar leaf's type as spelled. Enum leaves must be unsigned int underneath (what scalarInfo
-   * assumes for "enum X"); an anonymous enum cannot be named, so its leaf says "unsigned int".
+   * A scalar leaf's type as spelled. Enum leaves must be unsigned int underneath (what the runtime's
+   * resolveScalar assumes for "enum X"); an anonymous enum cannot be named, so its leaf says "unsigned int".
    */
   private scalarTypeString(m: Member, where: string): string {
     const t = this.resolve(m.type);

@@ -69,6 +69,7 @@ export function headerClosure(unpacked: string, arch: Arch): HeaderClosure {
       }
     }
   }
-  return { files: new Map([...files].sort(([a], [b]) => a.localeCompare(b))), unresolved };
+  // Code-unit order, not localeCompare: versions.json and synced.json must not depend on the machine's locale.
+  return { files: new Map([...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))), unresolved };
 }
 

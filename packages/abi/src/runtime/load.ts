@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findSpecInconsistency, SpecSchema } from '../spec/schema.js';
+import { findSpecInconsistency, findSpecShapeProblem, specSchemas } from '../spec/spec-schemas.js';
 import { ARCHES, type Arch, type IoctlSpec, type LayoutLeaf, type Spec } from '../spec/types.js';
 import type { LoadedAbi, StructCodec, StructValue } from './api.js';
 import { describeChoices } from './choices.js';
@@ -66,8 +66,22 @@ export function listSpecs(dir: string = SPEC_DIR): SpecEntry[] {
   return entries.sort((a, b) => compareSpecIds(a.id, b.id) || ARCHES.indexOf(a.arch) - ARCHES.indexOf(b.arch));
 }
 
-/** Reads and validates one spec file; any problem is a one-line Error naming the file. */
+/** Reads and fully validates (zod schema) one spec file; any problem is a one-line Error naming the file. */
 export function loadSpecFile(path: string): Spec {
+  return readSpecFile(path, true);
+}
+
+/**
+ * Committed specs of this package are validated fully in CI (tests, probe, regenerate), so by
+ * default loading one only checks its structure (no zod: see findSpecShapeProblem);
+ * KVM_TS_VALIDATE_SPECS=1 validates them fully too. Spec files from anywhere else (loadSpecFile,
+ * a createSpecLoader directory, registerSpec, abiFromSpec) are always validated fully.
+ */
+function validatesFully(dir: string): boolean {
+  return dir !== SPEC_DIR || process.env.KVM_TS_VALIDATE_SPECS === '1';
+}
+
+function readSpecFile(path: string, full: boolean): Spec {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -80,12 +94,18 @@ export function loadSpecFile(path: string): Spec {
   } catch (error) {
     throw new Error(`${path}: not valid JSON: ${(error as Error).message}`);
   }
-  return validateSpec(json, path);
+  if (full) return validateSpec(json, path);
+  const problem = findSpecShapeProblem(json);
+  if (problem) throw new Error(`${path}: malformed spec at ${problem}`);
+  const spec = json as Spec;
+  const inconsistency = findSpecInconsistency(spec);
+  if (inconsistency) throw new Error(`${path}: malformed spec: ${inconsistency}`);
+  return spec;
 }
 
 /** Validates an in-memory spec object the way loadSpecFile validates files. */
 export function validateSpec(json: unknown, source: string): Spec {
-  const parsed = SpecSchema.safeParse(json);
+  const parsed = specSchemas().SpecSchema.safeParse(json);
   if (!parsed.success) {
     const [first, ...rest] = parsed.error.issues;
     const where = first.path.length ? first.path.map(String).join('.') : '(root)';
@@ -191,7 +211,7 @@ function readCommittedSpec(dir: string, id: string, arch: Arch): Spec {
     const ids = [...new Set(specs.filter((s) => s.arch === arch).map((s) => s.id))];
     throw new Error(`unknown KVM ABI version '${id}' for ${arch} (available: ${ids.join(', ') || 'none'}, or 'latest')`);
   }
-  const spec = loadSpecFile(entry.path);
+  const spec = readSpecFile(entry.path, validatesFully(dir));
   if (spec.arch !== arch) throw new Error(`${entry.path}: malformed spec: arch is '${spec.arch}' but the file is for ${arch}`);
   const series = SPEC_ID.exec(id)![1];
   if (!new RegExp(`^${series.replaceAll('.', '\\.')}(?![0-9])`).test(spec.kernel)) {
@@ -259,7 +279,8 @@ class Abi implements LoadedAbi {
   }
 
   field(struct: string, path: string): LayoutLeaf {
-    const layout = this.registry.shape(struct).spec.layout;
+    // The spec's own leaves: looking one offset up does not need the struct's whole shape built.
+    const layout = this.hasStruct(struct) ? this.spec.structs[struct].layout : this.registry.shape(struct).spec.layout;
     const leaf = layout.find((l) => l.path === path);
     if (!leaf) {
       throw new Error(

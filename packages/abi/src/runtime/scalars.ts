@@ -1,8 +1,9 @@
 /**
  * C scalar types as the runtime needs them: size, signedness, float-ness.
  * Deliberately independent of the generator (the runtime must stay light); every arch we
- * support is LP64, so only plain `char` differs between them.
+ * support is LP64, so only plain `char` differs between them (spec/arch.ts, shared with the generator).
  */
+import { plainCharSigned } from '../spec/arch.js';
 import type { Arch } from '../spec/types.js';
 
 export interface ScalarInfo {
@@ -12,9 +13,6 @@ export interface ScalarInfo {
   readonly signed: boolean;
   readonly float: boolean;
 }
-
-/** Plain `char` is signed on x86_64 but unsigned on arm64 and riscv64 (their psABIs say so). */
-const CHAR_IS_SIGNED: Record<Arch, boolean> = { x86_64: true, arm64: false, riscv64: false };
 
 const QUALIFIERS = new Set(['const', 'volatile', '__user', '__restrict', 'restrict', '__attribute__', '__aligned']);
 const MAX_TYPEDEF_DEPTH = 32;
@@ -69,8 +67,6 @@ function baseType(words: readonly string[], arch: Arch): ScalarInfo | undefined 
   }
   // x87 extended precision has no JS counterpart: its 16 bytes are carried as their raw bits.
   if (words.length === 2 && words[0] === 'long' && words[1] === 'double') return int('long double', 16, false);
-  {
-  }
   let signedness: 'signed' | 'unsigned' | undefined;
   let longs = 0;
   let base: 'char' | 'short' | 'int' | '__int128' | undefined;
@@ -102,7 +98,7 @@ function baseType(words: readonly string[], arch: Arch): ScalarInfo | undefined 
   const signed = signedness !== 'unsigned';
   const prefix = signedness === 'unsigned' ? 'unsigned ' : '';
   if (base === 'char') {
-    if (signedness === undefined) return int('char', 1, CHAR_IS_SIGNED[arch]);
+    if (signedness === undefined) return int('char', 1, plainCharSigned(arch));
     return int(`${signedness} char`, 1, signedness === 'signed');
   }
   if (base === 'short') return int(`${prefix}short`, 2, signed);

@@ -1,8 +1,10 @@
 /**
  * zod schemas for struct values, following the same shape as the codecs: a value passes exactly
  * when every member is present with the JS type decode produces, inside the C type's range.
+ * zod is loaded when the first schema is built (lazy-zod.ts), never by importing this module.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
+import { zod } from './lazy-zod.js';
 import { integerRange, isBigScalar, type ScalarInfo } from './scalars.js';
 import type { FieldNode, GroupNode, ShapeNode, StructShape } from './shape.js';
 
@@ -13,6 +15,7 @@ export function buildStructSchema(shape: StructShape, element: ElementSchema): z
 }
 
 function groupSchema(group: GroupNode, element: ElementSchema): z.ZodType {
+  const z = zod().z;
   const members: Record<string, z.ZodType> = {};
   for (const child of group.children) members[child.name] = nodeSchema(child, element);
   return z.strictObject(members);
@@ -23,6 +26,7 @@ function nodeSchema(node: ShapeNode, element: ElementSchema): z.ZodType {
 }
 
 function fieldSchema(node: FieldNode, element: ElementSchema): z.ZodType {
+  const z = zod().z;
   switch (node.kind) {
     case 'scalar':
       return scalarSchema(node.scalar);
@@ -50,6 +54,7 @@ function sized<T extends z.ZodType>(array: z.ZodArray<T>, count: number, flexibl
 }
 
 export function scalarSchema(scalar: ScalarInfo): z.ZodType {
+  const z = zod().z;
   if (scalar.float) {
     // Any double the type can hold, NaN and infinities included: decode of arbitrary bytes yields them.
     const single = scalar.size === 4;

@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { GNU_TRIPLET } from '../../src/spec/arch.js';
 import type { Arch } from '../../src/spec/types.js';
 import { PROBE_SECTION } from './items.js';
 
@@ -9,7 +10,6 @@ export interface Toolchain {
   objcopy: string;
 }
 
-const TRIPLETS: Record<Arch, string> = { x86_64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu', riscv64: 'riscv64-linux-gnu' };
 const NODE_ARCH: Record<Arch, string> = { x86_64: 'x64', arm64: 'arm64', riscv64: 'riscv64' };
 
 function onPath(tool: string): boolean {
@@ -23,7 +23,7 @@ function onPath(tool: string): boolean {
 export function toolchain(arch: Arch): Toolchain | { missing: string } {
   const candidates: Toolchain[] = [];
   if (process.arch === NODE_ARCH[arch]) candidates.push({ cc: 'gcc', objcopy: 'objcopy' });
-  candidates.push({ cc: `${TRIPLETS[arch]}-gcc`, objcopy: `${TRIPLETS[arch]}-objcopy` });
+  candidates.push({ cc: `${GNU_TRIPLET[arch]}-gcc`, objcopy: `${GNU_TRIPLET[arch]}-objcopy` });
   for (const tc of candidates) if (onPath(tc.cc) && onPath(tc.objcopy)) return tc;
   const last = candidates[candidates.length - 1];
   return { missing: onPath(last.cc) ? last.objcopy : last.cc };

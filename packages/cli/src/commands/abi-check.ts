@@ -54,7 +54,9 @@ export async function check(argv: string[]): Promise<number> {
 }
 
 function record(root: string, path: string): number {
-  const specs = readSpecDir(join(root, 'packages/abi/spec'));
+  const dir = join(root, 'packages/abi/spec');
+  const specs = readSpecDir(dir);
+  if (specs.size === 0) throw new CliError(`abi check: no <id>/<arch>.json spec under ${dir}: nothing to record`, EXIT.ERROR);
   let from = 'working tree';
   try {
     from = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ARCHES, listSpecs, loadSpecFile, type Arch, type Spec, type SpecEntry } from '@kvm-ts/abi';
+import { ARCHES, isLocalSpecId, listSpecs, loadSpecFile, type Arch, type Spec, type SpecEntry } from '@kvm-ts/abi';
 import { parse } from '../args.js';
 import { CliError, UsageError } from '../errors.js';
 
@@ -36,7 +36,7 @@ export async function show(argv: string[]): Promise<number> {
   const specs = listSpecs();
   const forArch = specs.filter((s) => s.arch === arch);
   const entry = wanted === 'latest'
-    ? forArch.filter((s) => !s.id.includes('+')).at(-1)
+    ? forArch.filter((s) => !isLocalSpecId(s.id)).at(-1)
     : forArch.find((s) => s.id === wanted);
   if (!entry) {
     const available = specs.length > 0 ? specs.map((s) => `${s.id}/${s.arch}`).join(', ') : 'none';

@@ -1,6 +1,6 @@
 import { HeaderSyncError, syncHeaders, type HeaderSyncErrorKind } from '@kvm-ts/abi/headers';
 import { parse } from '../args.js';
-import { CliError } from '../errors.js';
+import { CliError, UsageError } from '../errors.js';
 
 const USAGE = 'kvm-cli abi sync';
 
@@ -16,7 +16,8 @@ const EXIT: Record<HeaderSyncErrorKind, number> = {
 
 /** kvm-cli abi sync: download, verify and install the pinned kernel headers (kernel-headers/README.md). */
 export async function sync(argv: string[]): Promise<number> {
-  parse(argv, {}, USAGE);
+  const { positionals } = parse(argv, {}, USAGE);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (usage: ${USAGE})`);
   try {
     await syncHeaders({ log: (line) => process.stdout.write(`${line}\n`) });
   } catch (err) {

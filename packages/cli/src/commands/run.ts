@@ -90,9 +90,10 @@ export async function run(argv: string[]): Promise<number> {
   const timeoutMs = str('timeout') !== undefined ? parseTimeout(str('timeout')!) : undefined;
   const json = values.json === true;
 
+  // vCPU threads boot while this thread loads the hypervisor's modules and the spec, creates the
+  // VM and loads the kernel: start them before importing anything else of the hypervisor.
+  (await import('@kvm-ts/hypervisor/prestart')).prestartVcpuThreads(cpus);
   const hv = await import('@kvm-ts/hypervisor');
-  // vCPU threads boot while this thread loads the spec, creates the VM and loads the kernel.
-  hv.prestartVcpuThreads(cpus);
   let kernelPath = str('kernel');
   if (kernelPath === undefined) {
     try {

@@ -4,10 +4,10 @@
  * is known up front: it is checked against a cap (the guest's RAM) before anything is allocated,
  * and the decoders are stopped as soon as they try to produce more.
  */
-import { crc32, gunzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Decompress as ZstdDecompress } from 'fzstd';
+import type { Decompress as ZstdDecompressT } from 'fzstd';
+import type * as Zlib from 'node:zlib';
 import { ImageError } from './errors.js';
 
 export type Compression = 'gzip' | 'xz' | 'zstd' | 'bzip2' | 'lzma' | 'lzo' | 'lz4' | 'none' | 'unknown';
@@ -77,7 +77,7 @@ function oneLine(e: unknown): string {
 
 function gunzip(payload: Uint8Array, size: number): Uint8Array {
   try {
-    return gunzipSync(payload, { maxOutputLength: size });
+    return zlib().gunzipSync(payload, { maxOutputLength: size });
   } catch (e) {
     if (e instanceof RangeError) throw new ImageError(`corrupt gzip kernel payload: output exceeds the declared ${size} bytes`);
     throw e;
@@ -103,7 +103,15 @@ class BoundedSink {
   }
 }
 
+/** node:zlib is loaded only for gzip and xz kernels (~1 MiB RSS and a few ms otherwise paid by every start-up). */
+const zlib = (): typeof Zlib => createRequire(import.meta.url)('node:zlib') as typeof Zlib;
+const crc32 = (data: Uint8Array): number => zlib().crc32(data);
+
+/** fzstd is loaded only for zstd kernels (~10 ms of module load otherwise paid by every start-up). */
+let ZstdDecompress: typeof ZstdDecompressT | undefined;
+
 function unzstd(stream: Uint8Array, size: number): Uint8Array {
+  ZstdDecompress ??= (createRequire(import.meta.url)('fzstd') as typeof import('fzstd')).Decompress;
   const sink = new BoundedSink('zstd', size);
   const d = new ZstdDecompress((chunk) => sink.push(chunk));
   // Push in slices so a corrupt frame cannot make the decoder buffer the whole input twice over.

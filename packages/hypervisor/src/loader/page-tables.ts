@@ -16,13 +16,16 @@ export function writeIdentityPageTables(mem: GuestMemory): number {
   mem.fill(PML4_ADDR, 0x1000);
   mem.fill(PDPT_ADDR, 0x1000);
   mem.writeU64(PML4_ADDR, BigInt(PDPT_ADDR) | PTE_PRESENT | PTE_WRITABLE);
+  // The page directories are built in one buffer and copied in with one write (2048 entries for 4 GiB).
+  const pds = new BigUint64Array(IDENTITY_MAP_GIB * 512);
   for (let gib = 0; gib < IDENTITY_MAP_GIB; gib++) {
     const pd = PD_ADDR + gib * 0x1000;
     mem.writeU64(PDPT_ADDR + gib * 8, BigInt(pd) | PTE_PRESENT | PTE_WRITABLE);
     for (let i = 0; i < 512; i++) {
       const phys = BigInt(gib) * ONE_GIB + BigInt(i) * TWO_MIB;
-      mem.writeU64(pd + i * 8, phys | PTE_PRESENT | PTE_WRITABLE | PTE_PAGE_SIZE);
+      pds[gib * 512 + i] = phys | PTE_PRESENT | PTE_WRITABLE | PTE_PAGE_SIZE;
     }
   }
+  mem.write(PD_ADDR, new Uint8Array(pds.buffer)); // little-endian host (x86_64 only), as the guest reads them
   return PML4_ADDR;
 }
