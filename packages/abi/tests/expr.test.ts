@@ -122,7 +122,9 @@ test('errors name file:line and classify the failure', (t) => {
   t.is(kind('1 << -1').kind, 'invalid');
   t.is(kind('"str"').kind, 'not-integer');
   t.is(kind('1.5').kind, 'not-integer');
-  t.is(kind('(1 + 2').kind, 'not-integer');
+  t.is(kind('(1 + 2').kind, 'invalid', 'a definition cut short is broken, never skipped');
+  t.is(kind('1 +').kind, 'invalid');
+  t.regex(kind('1 +').msg, /expression ends early/);
   t.is(kind('1 2').kind, 'not-integer');
   t.is(kind('x = 1').kind, 'unresolved');
   t.is(kind('{ 1 }').kind, 'not-integer');

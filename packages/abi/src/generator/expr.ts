@@ -133,7 +133,9 @@ class Evaluator {
   private expect(text: string): Token {
     if (!this.isPunct(text)) {
       const t = this.peek();
-      this.fail(t, 'not-integer', t ? `expected '${text}' before '${t.text}'` : `expected '${text}' at end of expression`);
+      // Running out of tokens mid-expression is a broken definition, not some other kind of macro.
+      if (!t) this.fail(t, 'invalid', `expected '${text}' at end of expression`);
+      this.fail(t, 'not-integer', `expected '${text}' before '${t.text}'`);
     }
     return this.toks[this.i++];
   }
@@ -240,7 +242,7 @@ class Evaluator {
 
   private unary(live: boolean): Value {
     const t = this.peek();
-    if (!t) this.fail(undefined, 'not-integer', 'expression ends early');
+    if (!t) this.fail(undefined, 'invalid', 'expression ends early');
     if (t.kind === 'punct') {
       switch (t.text) {
         case '+': case '-': case '~': case '!': {
@@ -299,7 +301,7 @@ class Evaluator {
       if (tk.text === '(') depth++;
       else if (tk.text === ')' && --depth === 0) return j;
     }
-    return this.fail(this.toks[open], 'not-integer', "unbalanced '('");
+    return this.fail(this.toks[open], 'invalid', "unbalanced '('");
   }
 
   private looksLikeType(inner: Token[]): boolean {

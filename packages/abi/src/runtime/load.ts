@@ -11,39 +11,16 @@ import { ARCHES, type Arch, type IoctlSpec, type LayoutLeaf, type Spec } from '.
 import type { LoadedAbi, StructCodec, StructValue } from './api.js';
 import { describeChoices } from './choices.js';
 import { CodecRegistry } from './codec.js';
+import { compareSpecIds, isLocalSpecId, SPEC_ID } from '../spec/ids.js';
+
+export { compareSpecIds, isLocalSpecId };
 
 export const SPEC_DIR = fileURLToPath(new URL('../../spec/', import.meta.url));
-
-/** "6.12", "7.2+local": dotted numbers, optionally a "+suffix" for locally patched header sets. */
-const SPEC_ID = /^(\d+(?:\.\d+)*)(?:\+([A-Za-z0-9._-]+))?$/;
 
 export interface SpecEntry {
   id: string;
   arch: Arch;
   path: string;
-}
-
-/**
- * Orders spec ids numerically component by component (5.10 < 6.1 < 6.12 < 7.2); an id with a
- * "+suffix" sorts right after its base (7.2 < 7.2+local < 7.3).
- */
-export function compareSpecIds(a: string, b: string): number {
-  const [baseA, suffixA = ''] = a.split('+', 2);
-  const [baseB, suffixB = ''] = b.split('+', 2);
-  const partsA = baseA.split('.').map(Number);
-  const partsB = baseB.split('.').map(Number);
-  for (let i = 0; i < Math.max(partsA.length, partsB.length); i++) {
-    const diff = (partsA[i] ?? -1) - (partsB[i] ?? -1);
-    if (diff !== 0) return diff;
-  }
-  if (suffixA === suffixB) return 0;
-  if (!suffixA) return -1;
-  if (!suffixB) return 1;
-  return suffixA < suffixB ? -1 : 1;
-}
-
-export function isLocalSpecId(id: string): boolean {
-  return id.includes('+');
 }
 
 /** Every committed spec file, sorted by id then arch. */
@@ -213,7 +190,7 @@ function readCommittedSpec(dir: string, id: string, arch: Arch): Spec {
   }
   const spec = readSpecFile(entry.path, validatesFully(dir));
   if (spec.arch !== arch) throw new Error(`${entry.path}: malformed spec: arch is '${spec.arch}' but the file is for ${arch}`);
-  const series = SPEC_ID.exec(id)![1];
+  const series = id.split('+', 1)[0];
   if (!new RegExp(`^${series.replaceAll('.', '\\.')}(?![0-9])`).test(spec.kernel)) {
     throw new Error(`${entry.path}: malformed spec: kernel '${spec.kernel}' does not belong to series ${id}`);
   }

@@ -14,7 +14,7 @@ const MiB = 1024 * 1024;
 const DEFAULT_MEM = 256 * MiB;
 const MIN_MEM = 4 * MiB;
 /** Linux defaults in kvmtool's spirit: serial console, no ACPI/PCI probing, reboot via the i8042, panic ends the VM. */
-const LINUX_PARAMS = 'console=ttyS0 earlyprintk=serial noacpi pci=off reboot=k panic=-1 i8042.noaux=1 i8042.nopnp=1 i8042.dumbkbd=1';
+const LINUX_PARAMS = 'console=ttyS0 earlyprintk=serial acpi=off pci=off reboot=k panic=-1 i8042.noaux=1 i8042.nopnp=1 i8042.dumbkbd=1';
 const GUEST_PARAMS = 'console=ttyS0';
 const SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
 
