@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -46,6 +47,12 @@ Napi::Value Throw(Napi::Env env, int err, const char* syscall, const std::string
 Napi::Value ThrowType(Napi::Env env, const char* msg) {
   Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
   return env.Undefined();
+}
+
+std::string Hex(unsigned long v) {
+  char buf[24];
+  snprintf(buf, sizeof buf, "%lx", v);
+  return buf;
 }
 
 bool ArgInt(const Napi::CallbackInfo& info, size_t i, int64_t* out) {
@@ -168,6 +175,14 @@ bool DoIoctl(const Napi::CallbackInfo& info, long* result) {
       ThrowType(env, "ioctl: arg must be an integer, bigint, ArrayBuffer, typed array or DataView");
       return false;
     }
+    // Every Linux ioctl number encodes its argument's size (asm-generic/ioctl.h, the same for all
+    // drivers): a shorter buffer would let the kernel read or write past its end.
+    if (_IOC_DIR(request) != _IOC_NONE && len < _IOC_SIZE(request)) {
+      std::string msg = "ioctl: request 0x" + Hex(request) + " takes " + std::to_string(_IOC_SIZE(request)) +
+                        " bytes, the buffer holds " + std::to_string(len);
+      ThrowType(env, msg.c_str());
+      return false;
+    }
     *result = ::ioctl(fd, request, data);
   }
   if (*result < 0) *result = -errno;
@@ -181,8 +196,7 @@ Napi::Value Ioctl(const Napi::CallbackInfo& info) {
     if (!DoIoctl(info, &r)) return info.Env().Undefined();
   } while (r == -EINTR);
   if (r < 0) {
-    char detail[32];
-    snprintf(detail, sizeof detail, "request 0x%lx", static_cast<unsigned long>(info[1].As<Napi::Number>().Int64Value()));
+    std::string detail = "request 0x" + Hex(static_cast<unsigned long>(info[1].As<Napi::Number>().Int64Value()));
     return Throw(info.Env(), static_cast<int>(-r), "ioctl", detail);
   }
   return Napi::Number::New(info.Env(), static_cast<double>(r));

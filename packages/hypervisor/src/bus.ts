@@ -3,15 +3,12 @@
  * accesses nobody claims are logged once per address, read as all-ones and never end the VM.
  */
 import type { MmioDevice, PioDevice } from './devices/device.js';
+import { hex, portName } from './hex.js';
 
 export const PORT_SPACE = 0x1_0000;
 
 export class BusError extends Error {
   override name = 'BusError';
-}
-
-function hex(n: number | bigint, width = 4): string {
-  return `0x${n.toString(16).padStart(width, '0')}`;
 }
 
 function allOnes(size: number): number {
@@ -36,11 +33,11 @@ export class IoBus {
   registerPio(device: PioDevice): void {
     for (const [base, length] of device.ports) {
       if (!Number.isInteger(base) || !Number.isInteger(length) || base < 0 || length <= 0 || base + length > PORT_SPACE) {
-        throw new BusError(`${device.name}: port range ${hex(base)}+${length} is outside the port space`);
+        throw new BusError(`${device.name}: port range ${hex(base, 4)}+${length} is outside the port space`);
       }
       for (let p = base; p < base + length; p++) {
         const other = this.ports[p];
-        if (other) throw new BusError(`${device.name}: port ${hex(p)} is already claimed by ${other.name}`);
+        if (other) throw new BusError(`${device.name}: port ${hex(p, 4)} is already claimed by ${other.name}`);
       }
     }
     for (const [base, length] of device.ports) this.ports.fill(device, base, base + length);
@@ -76,14 +73,14 @@ export class IoBus {
   pioRead(port: number, size: number): number {
     const device = this.ports[port];
     if (device) return device.read(port, size);
-    this.unclaimed(`port ${hex(port)}`, 'read', size);
+    this.unclaimed(portName(port), 'read', size);
     return allOnes(size);
   }
 
   pioWrite(port: number, size: number, value: number): void {
     const device = this.ports[port];
     if (device) device.write(port, size, value);
-    else this.unclaimed(`port ${hex(port)}`, 'write', size);
+    else this.unclaimed(portName(port), 'write', size);
   }
 
   mmioRead(addr: bigint, data: Uint8Array): void {

@@ -5,7 +5,6 @@
 import type { LoadedAbi } from './kvm/abi.js';
 import type { CpuidEntry } from './kvm/system.js';
 
-const HYPERVISOR_BASE = 0x4000_0000; // architectural range reserved for hypervisors
 const LEAF1_ECX_TSC_DEADLINE = 1 << 24;
 const LEAF1_ECX_HYPERVISOR = 1 << 31;
 const LEAF1_EDX_HTT = 1 << 28;
@@ -18,18 +17,16 @@ export interface CpuidShape {
   tscDeadline: boolean;
 }
 
-function ascii4(s: string): number {
-  let v = 0;
-  for (let i = 3; i >= 0; i--) v = (v << 8) | (s.charCodeAt(i) || 0);
-  return v >>> 0;
-}
-
 /** bits needed to number `n` things: the x2APIC id shift for a topology level. */
 function shiftFor(n: number): number {
   return n <= 1 ? 0 : 32 - Math.clz32(n - 1);
 }
 
-/** One vCPU's CPUID: APIC ids, n single-thread cores in one package, the hypervisor bit and KVM leaf. */
+/**
+ * One vCPU's CPUID: APIC ids, n single-thread cores in one package and the hypervisor bit. KVM's own
+ * leaves (0x40000000 signature, 0x40000001 features) pass through as KVM_GET_SUPPORTED_CPUID reports
+ * them: their layout is KVM's paravirt ABI, which the spec does not carry, so kvm-ts never writes it.
+ */
 export function normalizeCpuid(supported: readonly CpuidEntry[], shape: CpuidShape): CpuidEntry[] {
   const { index: apicId, cpus } = shape;
   const out = supported.map((e) => ({ ...e }));
@@ -71,10 +68,6 @@ export function normalizeCpuid(supported: readonly CpuidEntry[], shape: CpuidSha
       default:
         break;
     }
-  }
-  const signature = out.find((e) => e.function === HYPERVISOR_BASE);
-  if (!signature) {
-    out.push({ function: HYPERVISOR_BASE, index: 0, flags: 0, eax: HYPERVISOR_BASE + 1, ebx: ascii4('KVMK'), ecx: ascii4('VMKV'), edx: ascii4('M') });
   }
   return out;
 }

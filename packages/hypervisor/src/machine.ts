@@ -13,6 +13,7 @@ import { I8042 } from './devices/i8042.js';
 import { Serial } from './devices/serial.js';
 import { loadKernel, type BootInfo } from './loader/index.js';
 import { VmRun, type LocalDevice, type RunSummary } from './runner.js';
+import { moduleUrl } from './vcpu-pool.js';
 import { Vm } from './vm.js';
 
 export interface MachineOptions {
@@ -32,18 +33,14 @@ export interface MachineOptions {
   kvmPath?: string;
 }
 
-/** A module's sibling, from src/ (tsx) or dist/. */
-function sibling(name: string): string {
-  return new URL(`./${name}${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
-}
-
 export class Machine {
   readonly serial: Serial;
   private readonly bus: IoBus;
   private readonly localDevices: LocalDevice[];
   private run: VmRun | undefined;
   private readonly startedAt = performance.timeOrigin + performance.now();
-  private rxBacklog: number[] = [];
+  /** Console input waiting for room in the UART's FIFO, oldest first. */
+  private rxBacklog: Uint8Array[] = [];
   private rxTimer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -64,8 +61,8 @@ export class Machine {
     this.bus.registerPio(new I8042(host));
     this.bus.registerPio(new Cmos(host, { memBytes: opts.memBytes }));
     this.localDevices = [
-      { spec: { module: sibling('devices/debug-exit'), exportName: 'DebugExit', options: { port: DEBUG_EXIT_PORT } }, ports: [[DEBUG_EXIT_PORT, 1]] },
-      { spec: { module: sibling('devices/debug-port'), exportName: 'DebugPort', options: { enabled: opts.debugPort ?? false } }, ports: [[DEBUG_PORT, 1]] },
+      { spec: { module: moduleUrl('devices/debug-exit'), exportName: 'DebugExit', options: { port: DEBUG_EXIT_PORT } }, ports: [[DEBUG_EXIT_PORT, 1]] },
+      { spec: { module: moduleUrl('devices/debug-port'), exportName: 'DebugPort', options: { enabled: opts.debugPort ?? false } }, ports: [[DEBUG_PORT, 1]] },
     ];
   }
 
@@ -113,14 +110,21 @@ export class Machine {
 
   /** Console input for the UART; what does not fit its FIFO waits until the guest drains it. */
   feedConsole(bytes: Uint8Array): void {
-    for (const b of bytes) this.rxBacklog.push(b);
+    if (bytes.length > 0) this.rxBacklog.push(bytes.slice());
     this.drainRx();
   }
 
+  /** Moves what fits into the FIFO; chunks, not bytes, so a large piped input costs O(n), not O(n²). */
   private drainRx(): void {
-    if (this.rxBacklog.length === 0) return;
-    const room = this.serial.rxSpace();
-    if (room > 0) this.serial.feed(Uint8Array.from(this.rxBacklog.splice(0, room)));
+    while (this.rxBacklog.length > 0) {
+      const room = this.serial.rxSpace();
+      if (room === 0) break;
+      const head = this.rxBacklog[0];
+      const n = this.serial.feed(head.subarray(0, room));
+      if (n >= head.length) this.rxBacklog.shift();
+      else this.rxBacklog[0] = head.subarray(n);
+      if (n === 0) break;
+    }
     if (this.rxBacklog.length > 0 && !this.rxTimer) {
       this.rxTimer = setTimeout(() => {
         this.rxTimer = undefined;

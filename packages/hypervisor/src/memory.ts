@@ -4,6 +4,8 @@
  * wholly inside one region; anything else throws GuestMemoryError instead of touching the wrong bytes.
  */
 
+import { hex } from './hex.js';
+
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
@@ -51,7 +53,7 @@ export function ramLayout(memBytes: number): RamRange[] {
 function toAddress(value: number | bigint, what: string): number {
   if (typeof value === 'bigint') {
     if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new GuestMemoryError(`${what} 0x${value.toString(16)} is out of range`);
+      throw new GuestMemoryError(`${what} ${hex(value)} is out of range`);
     }
     return Number(value);
   }
@@ -59,10 +61,6 @@ function toAddress(value: number | bigint, what: string): number {
     throw new GuestMemoryError(`${what} ${String(value)} is not a non-negative integer`);
   }
   return value;
-}
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
 }
 
 export class GuestMemory {

@@ -4,6 +4,7 @@
  */
 import type { DeviceHost, PioDevice } from './devices/device.js';
 import type { LocalDevice } from './runner.js';
+import { moduleUrl } from './vcpu-pool.js';
 
 export interface NullPortOptions {
   ports: Array<[number, number]>;
@@ -22,6 +23,5 @@ export class NullPort implements PioDevice {
 }
 
 export function nullPorts(ports: Array<[number, number]>): LocalDevice {
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  return { spec: { module: new URL(`./null-port${ext}`, import.meta.url).href, exportName: 'NullPort', options: { ports } }, ports };
+  return { spec: { module: moduleUrl('null-port'), exportName: 'NullPort', options: { ports } }, ports };
 }

@@ -4,20 +4,14 @@
  * x86 architecture's; the kvm_regs/kvm_sregs layouts come from the spec.
  */
 import type { LoadedAbi, StructValue } from './kvm/abi.js';
+import type { BootInfo } from './loader/index.js';
 
-/** What the loader leaves for the boot vCPU (structurally the loader's BootInfo). */
-export interface BootState {
-  entry: bigint;
-  bootParams: number;
-  pageTable: number;
-  gdt: { base: number; limit: number };
-  codeSelector: number;
-  dataSelector: number;
-  stack?: bigint;
-  /** A busy 64-bit TSS descriptor in the loader's GDT (else TR points at no descriptor). */
-  tssSelector?: number;
-  idt?: { base: number; limit: number };
-}
+/**
+ * What the loader leaves for the boot vCPU (its BootInfo, or a test's hand-made state). Without a
+ * `tssSelector` TR points at no descriptor; without an `idt` IDTR is empty.
+ */
+export type BootState = Pick<BootInfo, 'entry' | 'bootParams' | 'pageTable' | 'gdt' | 'codeSelector' | 'dataSelector' | 'stack'> &
+  Partial<Pick<BootInfo, 'tssSelector' | 'idt'>>;
 
 const CR0_PE = 1n;
 const CR0_ET = 1n << 4n;

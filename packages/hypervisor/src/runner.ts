@@ -4,6 +4,7 @@
  */
 import { BusError, PORT_SPACE, type IoBus } from './bus.js';
 import type { DeviceHost } from './devices/device.js';
+import { hex } from './hex.js';
 import * as ch from './vcpu-channel.js';
 import { VcpuThread } from './vcpu.js';
 import type { Vm } from './vm.js';
@@ -71,7 +72,13 @@ export class VmRun {
       deviceError: (err: unknown) =>
         this.end({ kind: 'error', exitReason: 'device', status: 1, message: `device failed: ${err instanceof Error ? err.message : String(err)}` }),
     };
-    for (let i = 0; i < vm.cpus; i++) this.threads.push(new VcpuThread(vm, i, opts.bus, portMap, specs, this.startedAt, events));
+    try {
+      for (let i = 0; i < vm.cpus; i++) this.threads.push(new VcpuThread(vm, i, opts.bus, portMap, specs, this.startedAt, events));
+    } catch (err) {
+      // The threads already started would otherwise run (and keep the process alive) with nobody to stop them.
+      for (const t of this.threads) void t.terminate();
+      throw err;
+    }
     if (opts.timeoutMs !== undefined) {
       this.timer = setTimeout(
         () => this.end({ kind: 'timeout', exitReason: 'timeout', status: TIMEOUT_STATUS, message: `timed out after ${opts.timeoutMs! / 1000} s` }),
@@ -92,9 +99,9 @@ export class VmRun {
     (this.opts.localDevices ?? []).forEach((d, i) => {
       if (ch.PORT_LOCAL_BASE + i > 255) throw new BusError('too many per-vCPU devices');
       for (const [base, length] of d.ports) {
-        if (base < 0 || length <= 0 || base + length > PORT_SPACE) throw new BusError(`${d.spec.exportName}: port range 0x${base.toString(16)}+${length} is outside the port space`);
+        if (base < 0 || length <= 0 || base + length > PORT_SPACE) throw new BusError(`${d.spec.exportName}: port range ${hex(base, 4)}+${length} is outside the port space`);
         for (let p = base; p < base + length; p++) {
-          if (map[p] !== ch.PORT_UNCLAIMED) throw new BusError(`${d.spec.exportName}: port 0x${p.toString(16)} is already claimed`);
+          if (map[p] !== ch.PORT_UNCLAIMED) throw new BusError(`${d.spec.exportName}: port ${hex(p, 4)} is already claimed`);
           map[p] = ch.PORT_LOCAL_BASE + i;
         }
       }
@@ -120,13 +127,7 @@ export class VmRun {
 
   private async collect(): Promise<RunSummary> {
     // Whichever vCPU ends first with a reason ends them all.
-    await Promise.all(
-      this.threads.map(async (t) => {
-        const o = await t.ended;
-        if (o.kind !== 'stopped') this.end(o);
-        else if (!this.decided) this.end(o);
-      }),
-    );
+    await Promise.all(this.threads.map(async (t) => this.end(await t.ended)));
     if (this.timer) clearTimeout(this.timer);
     const wallMs = performance.timeOrigin + performance.now() - this.startedAt;
     const starts = this.threads.map((t) => t.firstRunAt).filter((x): x is number => x !== undefined);

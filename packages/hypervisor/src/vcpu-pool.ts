@@ -7,15 +7,20 @@
 import { Worker } from 'node:worker_threads';
 
 const fromSource = import.meta.url.endsWith('.ts');
-const sibling = (name: string) => new URL(`./${name}${fromSource ? '.ts' : '.js'}`, import.meta.url);
-const workerUrl = sibling('vcpu-worker');
+
+/** The file URL of this package's module `name` (e.g. 'devices/debug-exit'), from src/ (tsx) or dist/. */
+export function moduleUrl(name: string): string {
+  return new URL(`./${name}${fromSource ? '.ts' : '.js'}`, import.meta.url).href;
+}
+
+const workerUrl = new URL(moduleUrl('vcpu-worker'));
 
 /**
  * Modules of this package's per-vCPU-thread devices: a prestarted thread imports them while it
  * waits for its VcpuWorkerInit, so loading the devices the init names costs nothing later (a
  * thread imports whatever the init names either way; this list only warms its module cache).
  */
-const PRELOAD = ['devices/debug-exit', 'devices/debug-port', 'null-port'].map((m) => sibling(m).href);
+const PRELOAD = ['devices/debug-exit', 'devices/debug-port', 'null-port'].map(moduleUrl);
 
 /** What a vCPU thread finds in workerData (its VcpuWorkerInit arrives as a message). */
 export interface VcpuWorkerData {

@@ -6,6 +6,7 @@
 import { constants as osConstants } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { DeviceHost, PioDevice } from './devices/device.js';
+import { hex, portName } from './hex.js';
 import { native } from './kvm/native.js';
 import * as ch from './vcpu-channel.js';
 import type { VcpuWorkerData } from './vcpu-pool.js';
@@ -68,10 +69,6 @@ async function loadLocalDevices(): Promise<PioDevice[]> {
   return out;
 }
 
-function hex(n: number | bigint): string {
-  return `0x${n.toString(16)}`;
-}
-
 function rip(): string | undefined {
   const regs = new Uint8Array(L.sizes.regs);
   if (shim.ioctlRaw(init.vcpuFd, L.requests.getRegs, regs) < 0) return undefined;
@@ -82,11 +79,12 @@ function exitName(reason: number): string {
   return L.exitNames[reason] ?? `exit reason ${reason}`;
 }
 
-function fatal(reason: number, what: string): ch.VcpuOutcome {
+/** `reason`: the exit that ended the run, or the name of what failed when there was no exit. */
+function fatal(reason: number | string, what: string): ch.VcpuOutcome {
   const at = rip();
   return {
     kind: 'error',
-    exitReason: exitName(reason),
+    exitReason: typeof reason === 'string' ? reason : exitName(reason),
     status: 1,
     rip: at,
     message: `vCPU ${init.index}: ${what}${at ? ` at RIP ${at}` : ''}`,
@@ -127,38 +125,59 @@ function writeData(view: DataView, at: number, size: number, value: number): voi
 function unclaimed(port: number, write: boolean, size: number): void {
   if (reportedUnclaimed.has(port)) return;
   reportedUnclaimed.add(port);
-  post({ type: 'unclaimed', where: `port 0x${port.toString(16).padStart(4, '0')}`, kind: write ? 'write' : 'read', size });
+  post({ type: 'unclaimed', where: portName(port), kind: write ? 'write' : 'read', size });
 }
 
 function main(local: PioDevice[]): void {
+  const tid = shim.prepareKick();
   const run = shim.mmapShared(init.vcpuFd, init.runSize);
   const bytes = new Uint8Array(run);
   const view = new DataView(run);
-  const tid = shim.prepareKick();
   Atomics.store(control, ch.CTL_TID, tid);
   Atomics.store(control, ch.CTL_STATE, ch.STATE_RUNNING);
   Atomics.notify(control, ch.CTL_STATE);
   post({ type: 'ready', tid, at: performance.timeOrigin + performance.now() });
 
+  try {
+    loop(bytes, view, local);
+  } catch (err) {
+    // A per-thread device threw: the VM ends, as when a main-thread device throws.
+    ending ??= { kind: 'error', exitReason: 'device', status: 1, message: `vCPU ${init.index}: device failed: ${errorMessage(err)}` };
+  } finally {
+    shim.munmap(run);
+  }
+  Atomics.store(control, ch.CTL_STATE, ch.STATE_EXITED);
+  Atomics.notify(control, ch.CTL_STATE);
+  const outcome: ch.VcpuOutcome = ending ?? { kind: 'stopped', exitReason: 'stopped', status: 0, message: `vCPU ${init.index} stopped` };
+  post({ type: 'end', outcome });
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** KVM_RUN until an exit ends the VM (sets `ending`) or the main thread says stop. */
+function loop(bytes: Uint8Array, view: DataView, local: PioDevice[]): void {
   const vcpuFd = init.vcpuFd;
   const runRequest = L.requests.run;
-  let reason = -1;
 
   while (ending === undefined) {
     const r = shim.ioctlRaw(vcpuFd, runRequest, 0);
     if (r < 0) {
       if (r !== -EINTR && r !== -EAGAIN) {
-        ending = fatal(reason, `KVM_RUN failed with ${osErrorName(-r)}`);
+        ending = fatal('KVM_RUN', `KVM_RUN failed with ${osErrorName(-r)}`);
         break;
       }
-      // Clear before reading the command: a request made after this read sets it again.
+      // Clear before reading the command: a request made after this read sets it again. The read
+      // is a locked read-modify-write, a full fence, so the clear cannot be reordered after it (a
+      // plain load could pass the store; the 2 ms re-kick would then be the only thing left).
       bytes[O.immediateExit] = 0;
-      const cmd = Atomics.load(control, ch.CTL_COMMAND);
+      const cmd = Atomics.add(control, ch.CTL_COMMAND, 0);
       if (cmd === ch.CMD_STOP) break;
       if (cmd === ch.CMD_PAUSE) park();
       continue;
     }
-    reason = view.getUint32(O.exitReason, true);
+    const reason = view.getUint32(O.exitReason, true);
     stats[reason < ch.STATS_FORWARDED ? reason : ch.STATS_FORWARDED - 1]++;
     if (reason === X.io) {
       const size = bytes[O.ioSize];
@@ -206,11 +225,6 @@ function main(local: PioDevice[]): void {
       ending = endingFor(reason, view);
     }
   }
-  Atomics.store(control, ch.CTL_STATE, ch.STATE_EXITED);
-  Atomics.notify(control, ch.CTL_STATE);
-  const outcome: ch.VcpuOutcome = ending ?? { kind: 'stopped', exitReason: 'stopped', status: 0, message: `vCPU ${init.index} stopped` };
-  shim.munmap(run);
-  post({ type: 'end', outcome });
 }
 
 function osErrorName(errno: number): string {
@@ -256,8 +270,7 @@ function endingFor(reason: number, view: DataView): ch.VcpuOutcome {
 function failSetup(err: unknown): void {
   Atomics.store(control, ch.CTL_STATE, ch.STATE_EXITED);
   Atomics.notify(control, ch.CTL_STATE);
-  const message = err instanceof Error ? err.message : String(err);
-  post({ type: 'end', outcome: { kind: 'error', exitReason: 'setup', status: 1, message: `vCPU ${init.index}: ${message}` } });
+  post({ type: 'end', outcome: { kind: 'error', exitReason: 'setup', status: 1, message: `vCPU ${init.index}: ${errorMessage(err)}` } });
 }
 
 loadLocalDevices().then((local) => {

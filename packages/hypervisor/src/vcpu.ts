@@ -69,7 +69,12 @@ export class VcpuThread {
       localDevices,
       startedAt,
     };
-    this.worker = takePrestarted() ?? spawnWorker();
+    try {
+      this.worker = takePrestarted() ?? spawnWorker();
+    } catch (err) {
+      this.shim.munmap(this.run);
+      throw err;
+    }
     this.worker.postMessage(init);
     this.ended = new Promise<ch.VcpuOutcome>((resolve) => {
       let outcome: ch.VcpuOutcome | undefined;
@@ -104,33 +109,38 @@ export class VcpuThread {
     if (tid > 0) this.shim.kick(tid);
   }
 
-  /** Sets the command and knocks until the thread reports one of `states`. */
-  private async command(cmd: number, states: number[]): Promise<void> {
-    Atomics.store(this.control, ch.CTL_COMMAND, cmd);
-    Atomics.notify(this.control, ch.CTL_COMMAND);
-    while (!this.finished && !states.includes(this.state)) {
+  /**
+   * Knocks until the thread reports one of `states`, or until another call replaced the command
+   * (a resume while a pause is pending). A pending stop is never replaced: pause and resume only
+   * swap RUN and PAUSE, so a stop cannot be undone by a late resume.
+   */
+  private async knockUntil(cmd: number, states: number[]): Promise<void> {
+    while (!this.finished && Atomics.load(this.control, ch.CTL_COMMAND) === cmd && !states.includes(this.state)) {
       this.knock();
       const w = waitAsync(this.control, ch.CTL_STATE, this.state, REKICK_MS);
       if (w.async) await w.value;
     }
   }
 
-  pause(): Promise<void> {
-    return this.command(ch.CMD_PAUSE, [ch.STATE_PAUSED, ch.STATE_EXITED]);
+  async pause(): Promise<void> {
+    const was = Atomics.compareExchange(this.control, ch.CTL_COMMAND, ch.CMD_RUN, ch.CMD_PAUSE);
+    if (was === ch.CMD_STOP) return;
+    await this.knockUntil(ch.CMD_PAUSE, [ch.STATE_PAUSED, ch.STATE_EXITED]);
   }
 
   async resume(): Promise<void> {
-    if (this.finished) return;
-    Atomics.store(this.control, ch.CTL_COMMAND, ch.CMD_RUN);
+    if (Atomics.compareExchange(this.control, ch.CTL_COMMAND, ch.CMD_PAUSE, ch.CMD_RUN) !== ch.CMD_PAUSE) return;
     Atomics.notify(this.control, ch.CTL_COMMAND);
-    while (!this.finished && this.state === ch.STATE_PAUSED) {
+    while (!this.finished && Atomics.load(this.control, ch.CTL_COMMAND) === ch.CMD_RUN && this.state === ch.STATE_PAUSED) {
       const w = waitAsync(this.control, ch.CTL_STATE, ch.STATE_PAUSED, 50);
       if (w.async) await w.value;
     }
   }
 
   async stop(): Promise<ch.VcpuOutcome> {
-    await this.command(ch.CMD_STOP, [ch.STATE_EXITED]);
+    Atomics.store(this.control, ch.CTL_COMMAND, ch.CMD_STOP);
+    Atomics.notify(this.control, ch.CTL_COMMAND);
+    await this.knockUntil(ch.CMD_STOP, [ch.STATE_EXITED]);
     return this.ended;
   }
 
@@ -196,7 +206,9 @@ export class VcpuThread {
   /** Ends the thread however it is (for error paths); the vCPU fd itself belongs to the Vm. */
   async terminate(): Promise<void> {
     if (this.finished) return;
-    await Promise.race([this.stop(), new Promise((r) => setTimeout(r, 1000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.stop(), new Promise((r) => (timer = setTimeout(r, 1000)))]);
+    clearTimeout(timer);
     if (!this.finished) await this.worker.terminate();
   }
 }

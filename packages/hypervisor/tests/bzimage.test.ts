@@ -8,8 +8,14 @@ import { parseElf } from '../src/loader/elf.js';
 import { cachedTestKernel } from '../src/test-kernel.js';
 import { builtinGuestPath } from '../src/guest-image.js';
 import { compressPayload, haveTool, makeBzImage, tinyKernelElf, type Codec } from './helpers/images.js';
+import { testNeeding } from './helpers/prerequisite.js';
 
 const MiB = 2 ** 20;
+
+/** gzip is Node's own; xz and zstd payloads are made with the command-line tools. */
+function toolMissing(codec: Codec): string | undefined {
+  return codec === 'gzip' || haveTool(codec) ? undefined : `no ${codec} command`;
+}
 
 function load(kernel: Uint8Array, hostDecompress = true, memBytes = 64 * MiB) {
   const mem = GuestMemory.allocate(memBytes);
@@ -18,8 +24,7 @@ function load(kernel: Uint8Array, hostDecompress = true, memBytes = 64 * MiB) {
 }
 
 for (const codec of ['gzip', 'xz', 'zstd'] as Codec[]) {
-  const available = codec === 'gzip' || haveTool(codec);
-  (available ? test : test.skip)(`bzImage with a ${codec} payload is decompressed on the host and loaded as ELF${available ? '' : ` (skipped: no ${codec} tool)`}`, (t) => {
+  testNeeding(toolMissing(codec), `bzImage with a ${codec} payload is decompressed on the host and loaded as ELF`, (t) => {
     const elf = tinyKernelElf();
     const bz = makeBzImage({ payload: compressPayload(codec, elf) });
     const { mem, info } = load(bz);
@@ -81,8 +86,7 @@ test('a payload whose size trailer lies is refused, not over-allocated', (t) => 
 });
 
 for (const codec of ['gzip', 'xz', 'zstd'] as Codec[]) {
-  const available = codec === 'gzip' || haveTool(codec);
-  (available ? test : test.skip)(`corrupt ${codec} payloads give a one-line ImageError`, (t) => {
+  testNeeding(toolMissing(codec), `corrupt ${codec} payloads give a one-line ImageError`, (t) => {
     const good = compressPayload(codec, tinyKernelElf());
     for (const at of [0.3, 0.5, 0.8]) {
       const bad = good.slice();
@@ -107,8 +111,7 @@ for (const codec of ['gzip', 'xz', 'zstd'] as Codec[]) {
   });
 }
 
-test('the x86 BCJ decoder inverts xz --x86 on real machine code', (t) => {
-  if (!haveTool('xz')) return t.pass('xz tool missing');
+testNeeding(toolMissing('xz'), 'the x86 BCJ decoder inverts xz --x86 on real machine code', (t) => {
   let code: Uint8Array;
   try {
     code = new Uint8Array(readFileSync(builtinGuestPath()));
@@ -134,7 +137,7 @@ test('detectCompression knows the Linux payload formats', (t) => {
 });
 
 const stock = cachedTestKernel();
-(stock ? test : test.skip)(`stock Debian kernel loads both ways${stock ? '' : ' (skipped: run scripts/fetch-test-kernel.mjs)'}`, (t) => {
+testNeeding(stock ? undefined : 'no test kernel (run node packages/hypervisor/scripts/fetch-test-kernel.mjs)', 'stock Debian kernel loads both ways', (t) => {
   const kernel = new Uint8Array(readFileSync(stock!));
   const bz = parseBzImage(kernel);
   t.true(bz.version >= 0x020c);

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { loadAbi } from '@kvm-ts/abi';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { constants as os } from 'node:os';
@@ -34,6 +35,17 @@ test('ioctl failures carry the errno; bad arguments are TypeErrors', (t) => {
   t.throws(() => shim.ioctl(0, 2 ** 33), { instanceOf: TypeError });
   t.throws(() => shim.ioctl(0, 0, 'x' as unknown as number), { instanceOf: TypeError });
   t.throws(() => shim.close(-5), { instanceOf: TypeError });
+});
+
+test('a buffer shorter than the size its ioctl number encodes is refused before the kernel sees it', (t) => {
+  const abi = loadAbi('latest', 'x86_64');
+  const request = abi.ioctl('KVM_GET_REGS');
+  const size = abi.codec('kvm_regs').size;
+  // fd 1_000_000 is not open: reaching the kernel would give EBADF, so a TypeError proves the check ran first.
+  const err = t.throws(() => shim.ioctl(1_000_000, request, new Uint8Array(size - 1)), { instanceOf: TypeError });
+  t.regex(err!.message, new RegExp(`takes ${size} bytes, the buffer holds ${size - 1}`));
+  t.throws(() => shim.ioctlRaw(1_000_000, request, new DataView(new ArrayBuffer(size), 1)), { instanceOf: TypeError });
+  t.is(shim.ioctlRaw(1_000_000, request, new Uint8Array(size)), -os.errno.EBADF);
 });
 
 test('mmap checks its length and munmap detaches the buffer', (t) => {

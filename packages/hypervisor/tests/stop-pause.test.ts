@@ -66,3 +66,29 @@ t('the timeout ends a guest that never exits, with status 124', async (tt) => {
     vm.close();
   }
 });
+
+t('a resume or pause racing a stop cannot undo it; a resume racing a pause settles both', async (tt) => {
+  const vm = Vm.create({ memBytes: 8 << 20, cpus: 2 });
+  try {
+    vm.setBootRegisters(loadTinyGuest(vm.memory, SPIN));
+    const run = VmRun.start(vm, { bus: new IoBus() });
+    while (vm.memory.readU64(COUNTER) === 0n) await sleep(10);
+
+    // Issued without waiting: the pause is overtaken by the resume and must not re-kick forever.
+    const paused = run.pause();
+    await within(1000, Promise.all([paused, run.resume()]), 'pause overtaken by resume');
+    const frozen = vm.memory.readU64(COUNTER);
+    const start = performance.now();
+    while (vm.memory.readU64(COUNTER) === frozen && performance.now() - start < 2000) await sleep(10);
+    tt.true(vm.memory.readU64(COUNTER) > frozen, 'the guest is not running after pause + resume');
+
+    await within(1000, run.pause(), 'pause');
+    const stopped = run.stop('test stop');
+    await within(1000, Promise.all([run.resume(), run.pause()]), 'resume and pause during a stop');
+    const summary = await within(1000, stopped, 'stop');
+    tt.is(summary.kind, 'stopped');
+    tt.is(summary.message, 'test stop');
+  } finally {
+    vm.close();
+  }
+});

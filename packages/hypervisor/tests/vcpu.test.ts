@@ -16,6 +16,8 @@ const supported = [
   entry(0xb, 0),
   entry(0xb, 1),
   entry(0xb, 2),
+  // KVM's signature leaf, as KVM_GET_SUPPORTED_CPUID reports it: "KVMKVMKVM\0\0\0", max leaf 0x40000001.
+  entry(0x4000_0000, 0, { eax: 0x4000_0001, ebx: 0x4b4d564b, ecx: 0x564b4d56, edx: 0x4d }),
 ];
 
 test('CPUID gives each vCPU its APIC id and a consistent topology of `cpus` cores', (t) => {
@@ -35,6 +37,8 @@ test('CPUID gives each vCPU its APIC id and a consistent topology of `cpus` core
   t.true([0, 1, 2].every((i) => get(0xb, i).edx === 2), 'x2APIC id in every 0xB subleaf');
   const sig = get(0x4000_0000);
   t.is(Buffer.from(new Uint32Array([sig.ebx, sig.ecx, sig.edx]).buffer).toString('latin1'), 'KVMKVMKVM\0\0\0');
+  t.deepEqual(sig, supported[supported.length - 1], "KVM's signature leaf passes through unchanged");
+  t.is(out.length, supported.length, 'no leaf invented');
   t.is(supported[0].ebx, 0x0000_0800, 'the supported list is not modified');
   const single = normalizeCpuid(supported, { index: 0, cpus: 1, tscDeadline: true });
   t.is(single.find((e) => e.function === 1)!.edx & (1 << 28), 0);

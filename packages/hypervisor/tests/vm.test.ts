@@ -1,6 +1,11 @@
 import test from 'ava';
 import { loadAbi } from '@kvm-ts/abi';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { IoBus } from '../src/bus.js';
+import { COM1_PORT, LSR_DR, LSR_OE } from '../src/devices/serial.js';
+import { builtinGuestPath } from '../src/guest-image.js';
+import { Machine } from '../src/machine.js';
 import type { DeviceHost, PioDevice } from '../src/devices/device.js';
 import { VmRun } from '../src/runner.js';
 import { Vm } from '../src/vm.js';
@@ -145,5 +150,53 @@ t('the co-edit extension: a VM on the +local spec asks the real kernel, which la
     tt.deepEqual(pinned.vmTag, { path: 'userspace', reason: 'spec-without-extension' });
   } finally {
     pinned.close();
+  }
+});
+
+t('console input larger than the UART FIFO reaches the guest whole and in order as the FIFO drains', async (tt) => {
+  const machine = Machine.create({
+    kernel: new Uint8Array(readFileSync(builtinGuestPath())),
+    cmdline: 'console=ttyS0',
+    memBytes: 16 << 20,
+    cpus: 1,
+    hostDecompress: true,
+    console: () => {},
+    log: () => {},
+  });
+  try {
+    // Not started: this test plays the guest's driver, reading the UART from the main thread.
+    const uart = machine.serial;
+    uart.write(COM1_PORT + 2, 1, 0x01); // FCR: FIFO on (16 bytes)
+    const input = Uint8Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff);
+    machine.feedConsole(input.subarray(0, 3000));
+    machine.feedConsole(input.subarray(3000));
+    const got: number[] = [];
+    const start = performance.now();
+    while (got.length < input.length && performance.now() - start < 10_000) {
+      while (uart.read(COM1_PORT + 5, 1) & LSR_DR) got.push(uart.read(COM1_PORT, 1));
+      await sleep(1);
+    }
+    tt.is(got.length, input.length);
+    tt.deepEqual(Uint8Array.from(got), input);
+    tt.is(uart.read(COM1_PORT + 5, 1) & LSR_OE, 0, 'no overrun: input waits for room instead');
+  } finally {
+    machine.close();
+  }
+});
+
+t('a per-vCPU-thread device that throws ends the run with one line naming it', async (tt) => {
+  const vm = Vm.create({ memBytes: 8 << 20, cpus: 1 });
+  try {
+    const PORT = 0x3f0;
+    vm.setBootRegisters(loadTinyGuest(vm.memory, pioLoop(PORT, 1, EXIT_PORT)));
+    const module = new URL('./helpers/throwing-device.ts', import.meta.url).href;
+    const run = VmRun.start(vm, { bus: new IoBus(), localDevices: [{ spec: { module, exportName: 'ThrowingDevice', options: { port: PORT } }, ports: [[PORT, 1]] }] });
+    const summary = await run.done;
+    tt.is(summary.kind, 'error');
+    tt.is(summary.exitReason, 'device');
+    tt.is(summary.status, 1);
+    tt.is(summary.message, 'vCPU 0: device failed: write broke');
+  } finally {
+    vm.close();
   }
 });

@@ -19,7 +19,7 @@ export class DebugPort implements PioDevice {
     return this.opts.enabled ?? false;
   }
 
-  /** How many writes arrived (cheap enough to count always; the PIO benchmark reads it). */
+  /** How many writes this instance saw (each vCPU thread has its own instance; for tests). */
   get writeCount(): number {
     return this.writes;
   }

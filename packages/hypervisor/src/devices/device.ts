@@ -11,7 +11,7 @@ export interface DeviceHost {
   consoleWrite(bytes: Uint8Array): void;
   /** End the VM: `status` is the process exit status (0 success); `reason` names why. */
   requestExit(status: number, reason: string): void;
-  /** Log a line (with the time since start), e.g. for the 0x80 debug port. */
+  /** A VMM diagnostic line (unclaimed ports, the 0x80 debug port); the CLI prints it on stderr. */
   log(line: string): void;
   /** Milliseconds since the VM started. */
   now(): number;

@@ -25,13 +25,11 @@ export interface RunLayout {
     internalNdata: number;
     internalData: number;
     systemEventType: number;
-    systemEventNdata: number;
-    systemEventData: number;
     regsRip: number;
     irqLevelIrq: number;
     irqLevelLevel: number;
   };
-  sizes: { regs: number; irqLevel: number; internalData: number; systemEventData: number };
+  sizes: { regs: number; irqLevel: number; internalData: number };
   exits: {
     io: number;
     mmio: number;
@@ -40,7 +38,6 @@ export interface RunLayout {
     failEntry: number;
     internalError: number;
     systemEvent: number;
-    intr: number;
   };
   ioIn: number;
   systemEvents: { shutdown: number; reset: number; crash: number };
@@ -67,7 +64,6 @@ function family(abi: LoadedAbi, prefix: string): Record<number, string> {
 export function runLayout(abi: LoadedAbi): RunLayout {
   const at = (path: string) => abi.field('kvm_run', path).offset;
   const internalData = abi.field('kvm_run', 'internal.data');
-  const systemEventData = abi.field('kvm_run', 'system_event.data');
   return {
     requests: { run: abi.ioctl('KVM_RUN'), getRegs: abi.ioctl('KVM_GET_REGS'), irqLine: abi.ioctl('KVM_IRQ_LINE') },
     offsets: {
@@ -88,8 +84,6 @@ export function runLayout(abi: LoadedAbi): RunLayout {
       internalNdata: at('internal.ndata'),
       internalData: internalData.offset,
       systemEventType: at('system_event.type'),
-      systemEventNdata: at('system_event.ndata'),
-      systemEventData: systemEventData.offset,
       regsRip: abi.field('kvm_regs', 'rip').offset,
       irqLevelIrq: abi.field('kvm_irq_level', 'irq').offset,
       irqLevelLevel: abi.field('kvm_irq_level', 'level').offset,
@@ -98,7 +92,6 @@ export function runLayout(abi: LoadedAbi): RunLayout {
       regs: abi.codec('kvm_regs').size,
       irqLevel: abi.codec('kvm_irq_level').size,
       internalData: internalData.count ?? 0,
-      systemEventData: systemEventData.count ?? 0,
     },
     exits: {
       io: abi.constant('KVM_EXIT_IO'),
@@ -108,7 +101,6 @@ export function runLayout(abi: LoadedAbi): RunLayout {
       failEntry: abi.constant('KVM_EXIT_FAIL_ENTRY'),
       internalError: abi.constant('KVM_EXIT_INTERNAL_ERROR'),
       systemEvent: abi.constant('KVM_EXIT_SYSTEM_EVENT'),
-      intr: abi.constant('KVM_EXIT_INTR'),
     },
     ioIn: abi.constant('KVM_EXIT_IO_IN'),
     systemEvents: {
