@@ -12,11 +12,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { aptUpdate, privateApt } from '../src/headers/apt.js';
-import { downloadDeb, findCachedDeb } from '../src/headers/debs.js';
-import { seriesOf } from '../src/headers/debversion.js';
-import { extractDeb, headerClosure } from '../src/headers/extract.js';
-import { sha256File } from '../src/headers/hash.js';
+import { aptUpdate, privateApt } from '../src/debian/apt.js';
+import { downloadDeb, findCachedDeb } from '../src/debian/debs.js';
+import { seriesOf } from '../src/debian/debversion.js';
+import { extractDeb } from '../src/debian/debs.js';
+import { headerClosure } from '../src/headers/extract.js';
+import { sha256File } from '../src/debian/hash.js';
 import { pinsFile } from '../src/headers/paths.js';
 import { ARCHES, type Arch } from '../src/spec/types.js';
 
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
   const draft = JSON.parse(readFileSync(file, 'utf8')) as { $comment?: string; sets: DraftSet[] };
   const suites = [...new Set(draft.sets.map((s) => s.suite))];
   const apt = privateApt(suites);
-  await aptUpdate(apt, suites);
+  await aptUpdate(apt);
   const sets = [];
   for (const d of draft.sets) {
     const arches = ARCHES.filter((a) => a in d.arches);

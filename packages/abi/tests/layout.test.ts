@@ -31,7 +31,7 @@ const leaf = (s: StructSpec, path: string) => {
 /** Per arch, what is missing to compile for it, if anything. */
 const missingCompiler = new Map(ARCHES.map((arch) => {
   const tools = toolchain(arch);
-  return [arch, 'missing' in tools ? `${tools.missing} is not installed` : undefined];
+  return [arch, 'missing' in tools ? `${tools.missing} is neither on PATH nor fetched (npm run fetch)` : undefined];
 }));
 const noCompiler = (arch: Arch): string | undefined => missingCompiler.get(arch);
 

@@ -93,7 +93,7 @@ for (const { id, arch, path: file } of specs) {
     continue;
   }
   const tc = toolchain(arch);
-  const missing = 'missing' in tc ? `${tc.missing} not found` : !cacheReady(base, arch) ? 'kernel headers not synced (npm run headers:sync)' : '';
+  const missing = 'missing' in tc ? `${tc.missing} is neither on PATH nor fetched (npm run fetch)` : !cacheReady(base, arch) ? 'kernel headers not synced (npm run fetch)' : '';
   testNeeding(missing || undefined, title, (t) => {
     const spec = loadSpecFile(file);
     t.is(spec.arch, arch, `${file} declares arch ${spec.arch}`);

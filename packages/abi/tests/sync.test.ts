@@ -4,9 +4,9 @@
  * line with its own exit status and nothing half-installed.
  */
 import test from 'ava';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sha256File } from '../src/headers/hash.js';
+import { sha256File } from '../src/debian/hash.js';
 import { CLOSURE, fakeArchive, PKG, runSyncCli, SUITE, type CliRun, type FakeArchive } from './sync/fake-archive.js';
 
 const V = '9.9.1-1';
@@ -109,7 +109,7 @@ test('archive unreachable: one line, exit 4', (t) => {
   t.teardown(() => a.cleanup());
   pinned(a);
   a.setUpdate('unreachable');
-  oneLineError(t, runSyncCli(a.env), 4, /Debian archive unreachable .*Could not resolve 'deb\.debian\.org'/);
+  oneLineError(t, runSyncCli(a.env), 4, /Debian archive unreachable \(http:\/\/archive\.invalid\/debian, from KVM_TS_DEBIAN_MIRROR\): .*Could not resolve 'archive\.invalid'/);
   t.false(existsSync(join(a.headersCache, '9.9')));
 });
 
@@ -195,4 +195,18 @@ test('malformed pins file: one line, exit 1; stray arguments: usage error, exit 
   const usage = runSyncCli(a.env, ['--bogus']);
   t.is(usage.code, 2);
   t.regex(usage.stderr, /^kvm-cli: .*--bogus.*\(usage: kvm-cli abi sync\)\n$/);
+});
+
+test('no Debian archive in apt sources and no KVM_TS_DEBIAN_MIRROR: one line naming the variable, exit 4, apt not run', (t) => {
+  const a = fakeArchive();
+  t.teardown(() => a.cleanup());
+  pinned(a);
+  // apt-config reads APT_CONFIG: an apt whose only source is a third-party repository.
+  mkdirSync(join(a.root, 'etc', 'sources.list.d'), { recursive: true });
+  writeFileSync(join(a.root, 'etc', 'sources.list'), 'deb http://vendor.invalid/apt nodistro main\n');
+  writeFileSync(join(a.root, 'apt.conf'), `Dir::Etc::sourcelist "${join(a.root, 'etc', 'sources.list')}";\nDir::Etc::sourceparts "${join(a.root, 'etc', 'sources.list.d')}";\n`);
+  const env = { ...a.env, APT_CONFIG: join(a.root, 'apt.conf') };
+  delete env.KVM_TS_DEBIAN_MIRROR;
+  oneLineError(t, runSyncCli(env), 4, /no Debian archive in apt's sources \(.*\/etc\/sources\.list, .*\): set KVM_TS_DEBIAN_MIRROR to a Debian mirror's URL$/);
+  t.deepEqual(a.aptCalls(), []);
 });

@@ -18,8 +18,8 @@ import {
   seriesOf,
   upstreamVersion,
 } from '../src/headers/index.js';
-import { inSeries } from '../src/headers/debversion.js';
-import { sha256File } from '../src/headers/hash.js';
+import { inSeries } from '../src/debian/debversion.js';
+import { sha256File } from '../src/debian/hash.js';
 import { testNeeding } from './helpers/prerequisite.js';
 import { ARCHES } from '../src/spec/types.js';
 

@@ -1,13 +1,15 @@
 /**
- * The stock Debian kernel that scripts/fetch-test-kernel.mjs caches for the loader tests.
- * Kept in step with that script: KVM_TS_TEST_KERNEL wins, else $XDG_CACHE_HOME (or ~/.cache)/kvm-ts/kernels/vmlinuz.
+ * The stock Debian kernel the loader and boot tests use: the bzImage of bookworm's newest
+ * linux-image-<abi>-amd64, cached at $XDG_CACHE_HOME (or ~/.cache)/kvm-ts/kernels/vmlinuz.
+ * KVM_TS_TEST_KERNEL=<path> replaces it. test-kernel-fetch.ts downloads it.
  */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
+/** @kvm-ts/abi/debian's userCacheDir(), without loading the fetch code into every VMM start. */
 export function testKernelCachePath(): string {
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  const base = process.env.XDG_CACHE_HOME ? resolve(process.env.XDG_CACHE_HOME) : join(homedir(), '.cache');
   return join(base, 'kvm-ts', 'kernels', 'vmlinuz');
 }
 
@@ -18,3 +20,4 @@ export function cachedTestKernel(): string | undefined {
   const p = testKernelCachePath();
   return existsSync(p) ? p : undefined;
 }
+

@@ -137,7 +137,7 @@ test('detectCompression knows the Linux payload formats', (t) => {
 });
 
 const stock = cachedTestKernel();
-testNeeding(stock ? undefined : 'no test kernel (run node packages/hypervisor/scripts/fetch-test-kernel.mjs)', 'stock Debian kernel loads both ways', (t) => {
+testNeeding(stock ? undefined : 'no test kernel (npm run fetch downloads it)', 'stock Debian kernel loads both ways', (t) => {
   const kernel = new Uint8Array(readFileSync(stock!));
   const bz = parseBzImage(kernel);
   t.true(bz.version >= 0x020c);

@@ -2,13 +2,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Arch } from '../spec/types.js';
 import { HeaderSyncError } from './errors.js';
-import { firstErrorLine, runTool } from './run.js';
-
-/** Unpacks a .deb's data into `dest` with dpkg-deb. */
-export async function extractDeb(deb: string, dest: string): Promise<void> {
-  const r = await runTool('dpkg-deb', ['-x', deb, dest], { providedBy: 'dpkg' });
-  if (r.code !== 0) throw new HeaderSyncError('extract', `dpkg-deb -x ${deb} failed: ${firstErrorLine(r.stderr || r.stdout)}`);
-}
 
 /** Where each arch's asm/ lives in linux-libc-dev: arch-independent packages, then multiarch ones. */
 const ASM_DIRS: Record<Arch, string[]> = {

@@ -10,7 +10,7 @@ export { includeRoot, headersCacheRoot, repoRoot, debCacheDir } from './paths.js
 export { syncHeaders, type SyncResult, type SyncedSet, type SyncOptions } from './sync.js';
 export { readSynced, type SyncedRecord } from './install.js';
 export { HeaderSyncError, type HeaderSyncErrorKind } from './errors.js';
-export { upstreamVersion, seriesOf, compareDebianVersions } from './debversion.js';
+export { upstreamVersion, seriesOf, compareDebianVersions } from '../debian/debversion.js';
 
 /** True when `kvm-cli abi sync` has put the include root for (id, arch) in place. */
 export function cacheReady(id: string, arch: Arch): boolean {

@@ -3,11 +3,12 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Arch } from '../spec/types.js';
-import { upstreamVersion } from './debversion.js';
-import type { CachedDeb } from './debs.js';
+import { upstreamVersion } from '../debian/debversion.js';
+import type { CachedDeb } from '../debian/debs.js';
 import { HeaderSyncError } from './errors.js';
-import { extractDeb, headerClosure } from './extract.js';
-import { sha256File } from './hash.js';
+import { extractDeb } from '../debian/debs.js';
+import { headerClosure } from './extract.js';
+import { sha256File } from '../debian/hash.js';
 import { headersCacheRoot, includeRoot, setCacheDir, syncedFile } from './paths.js';
 import { archesOf, type PinnedSetRecord } from './versions.js';
 

@@ -1,5 +1,4 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Arch } from '../spec/types.js';
@@ -48,17 +47,4 @@ export function syncedFile(id: string): string {
   return join(setCacheDir(id), 'synced.json');
 }
 
-/** Per-user download cache shared by every checkout: $XDG_CACHE_HOME/kvm-ts (default ~/.cache/kvm-ts). */
-export function userCacheDir(): string {
-  const base = process.env.XDG_CACHE_HOME ? resolve(process.env.XDG_CACHE_HOME) : join(homedir(), '.cache');
-  return join(base, 'kvm-ts');
-}
-
-export function debCacheDir(): string {
-  return join(userCacheDir(), 'debs');
-}
-
-/** apt's private lists/cache/state: apt-get never touches the system's own configuration. */
-export function aptStateDir(): string {
-  return join(userCacheDir(), 'apt');
-}
+export { userCacheDir, debCacheDir, aptStateDir } from '../debian/paths.js';

@@ -1,8 +1,8 @@
 import { relative } from 'node:path';
 import type { Arch } from '../spec/types.js';
-import { aptUpdate, availableVersions, describeSuiteError, privateApt, suiteErrorIsNetwork, type PrivateApt } from './apt.js';
-import { compareDebianVersions, inSeries, upstreamVersion } from './debversion.js';
-import { downloadDeb, findCachedDeb, type CachedDeb } from './debs.js';
+import { aptUpdate, availableVersions, describeSuiteError, privateApt, suiteErrorIsNetwork, type PrivateApt } from '../debian/apt.js';
+import { compareDebianVersions, inSeries, upstreamVersion } from '../debian/debversion.js';
+import { downloadDeb, findCachedDeb, type CachedDeb } from '../debian/debs.js';
 import { HeaderSyncError } from './errors.js';
 import { installedMatchesPin, installSet } from './install.js';
 import { headersCacheRoot } from './paths.js';
@@ -93,7 +93,7 @@ export async function syncHeaders(opts: SyncOptions = {}): Promise<SyncResult> {
   if (needApt.length > 0) {
     const suites = [...new Set(needApt.map((s) => s.suite))];
     apt = privateApt(suites);
-    await aptUpdate(apt, suites);
+    await aptUpdate(apt);
     result.aptUpdated = true;
   }
 

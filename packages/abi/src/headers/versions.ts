@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ARCHES, type Arch } from '../spec/types.js';
-import { compareDebianVersions, upstreamVersion } from './debversion.js';
+import { compareDebianVersions, upstreamVersion } from '../debian/debversion.js';
 import { HeaderSyncError } from './errors.js';
 import { pinsFile } from './paths.js';
 

@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cachedCrossTool } from '../../src/debian/cross-gcc.js';
 import { GNU_TRIPLET } from '../../src/spec/arch.js';
 import type { Arch } from '../../src/spec/types.js';
 import { PROBE_SECTION } from './items.js';
@@ -17,16 +18,21 @@ function onPath(tool: string): boolean {
 }
 
 /**
- * The C toolchain for `arch` (or the first tool missing): the triplet-prefixed cross tools, or on
- * a host of that arch the plain system gcc/objcopy.
+ * The C toolchain for `arch` (or the first tool missing): on a host of that arch the plain system
+ * gcc/objcopy, else the triplet-prefixed cross tools on PATH, else the ones the test pipeline's
+ * fetch step unpacked into the user cache (scripts/fetch.mjs).
  */
 export function toolchain(arch: Arch): Toolchain | { missing: string } {
+  const triplet = GNU_TRIPLET[arch];
   const candidates: Toolchain[] = [];
   if (process.arch === NODE_ARCH[arch]) candidates.push({ cc: 'gcc', objcopy: 'objcopy' });
-  candidates.push({ cc: `${GNU_TRIPLET[arch]}-gcc`, objcopy: `${GNU_TRIPLET[arch]}-objcopy` });
+  candidates.push({ cc: `${triplet}-gcc`, objcopy: `${triplet}-objcopy` });
+  const cc = cachedCrossTool(triplet, 'gcc');
+  const objcopy = cachedCrossTool(triplet, 'objcopy');
+  if (cc && objcopy) candidates.push({ cc, objcopy });
   for (const tc of candidates) if (onPath(tc.cc) && onPath(tc.objcopy)) return tc;
-  const last = candidates[candidates.length - 1];
-  return { missing: onPath(last.cc) ? last.objcopy : last.cc };
+  const named = { cc: `${triplet}-gcc`, objcopy: `${triplet}-objcopy` };
+  return { missing: onPath(named.cc) ? named.objcopy : named.cc };
 }
 
 /**

@@ -8,10 +8,12 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, sy
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sha256File } from '../../src/headers/hash.js';
+import { sha256File } from '../../src/debian/hash.js';
 
 export const PKG = 'linux-libc-dev';
 export const SUITE = 'fakesuite';
+/** The sync's mirror in these tests (KVM_TS_DEBIAN_MIRROR): a reserved name nothing resolves. */
+export const FAKE_MIRROR = 'http://archive.invalid/debian';
 
 /** Header text by package path; the closure of linux/kvm.h + asm/kvm.h is everything but unrelated.h. */
 const FILES: Record<string, string> = {
@@ -55,13 +57,13 @@ echo "apt-get $cmd" >> "$FAKE_ARCHIVE/apt.log"
 case "$cmd" in
   update)
     if [ "$(cat "$FAKE_ARCHIVE/update-mode")" = unreachable ]; then
-      echo "Err:1 http://deb.debian.org/debian ${SUITE} InRelease"
-      echo "  Could not resolve 'deb.debian.org'"
-      echo "W: Failed to fetch http://deb.debian.org/debian/dists/${SUITE}/InRelease  Could not resolve 'deb.debian.org'" >&2
+      echo "Err:1 ${FAKE_MIRROR} ${SUITE} InRelease"
+      echo "  Could not resolve 'archive.invalid'"
+      echo "W: Failed to fetch ${FAKE_MIRROR}/dists/${SUITE}/InRelease  Could not resolve 'archive.invalid'" >&2
       echo "E: Some index files failed to download. They have been ignored, or old ones used instead." >&2
       exit 100
     fi
-    echo "Get:1 http://deb.debian.org/debian ${SUITE} InRelease"; exit 0;;
+    echo "Get:1 ${FAKE_MIRROR} ${SUITE} InRelease"; exit 0;;
   download)
     spec="\${@: -1}"; pkg="\${spec%%=*}"; ver="\${spec#*=}"
     f="$FAKE_ARCHIVE/debs/\${pkg}_\${ver}_all.deb"
@@ -77,7 +79,7 @@ cat "$FAKE_ARCHIVE/madison"
 `;
 
 /** Tools the sync legitimately needs besides apt: dpkg-deb and what it and the fake scripts run. */
-const HOST_TOOLS = ['dpkg-deb', 'tar', 'bash', 'sh', 'cp', 'cat', 'grep', 'sed', 'xz', 'gzip', 'zstd', 'rm', 'mkdir'];
+const HOST_TOOLS = ['dpkg-deb', 'apt-config', 'tar', 'bash', 'sh', 'cp', 'cat', 'grep', 'sed', 'xz', 'gzip', 'zstd', 'rm', 'mkdir'];
 
 function which(tool: string): string | undefined {
   const r = spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' });
@@ -114,6 +116,7 @@ export function fakeArchive(opts: { withApt?: boolean } = {}): FakeArchive {
     KVM_TS_HEADERS_PINS: pinsFile,
     KVM_TS_HEADERS_CACHE: headersCache,
     XDG_CACHE_HOME: userCache,
+    KVM_TS_DEBIAN_MIRROR: FAKE_MIRROR,
     KVM_TS_DEBUG: '',
   };
   const trees = new Map<string, string>();
@@ -151,7 +154,7 @@ export function fakeArchive(opts: { withApt?: boolean } = {}): FakeArchive {
       return sha256File(out);
     },
     setMadison(rows) {
-      writeFileSync(join(root, 'madison'), rows.map(([v, s]) => ` ${PKG} | ${v} | http://deb.debian.org/debian ${s}/main amd64 Packages\n`).join(''));
+      writeFileSync(join(root, 'madison'), rows.map(([v, s]) => ` ${PKG} | ${v} | ${FAKE_MIRROR} ${s}/main amd64 Packages\n`).join(''));
     },
     setUpdate(mode) {
       writeFileSync(join(root, 'update-mode'), mode);

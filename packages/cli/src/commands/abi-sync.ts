@@ -8,6 +8,7 @@ const USAGE = 'kvm-cli abi sync';
 const EXIT: Record<HeaderSyncErrorKind, number> = {
   config: 1,
   'tool-missing': 3,
+  'no-source': 4,
   unreachable: 4,
   'not-found': 4,
   integrity: 5,

@@ -1,8 +1,9 @@
 import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { aptDownload, type PrivateApt } from './apt.js';
-import { HeaderSyncError } from './errors.js';
+import { FetchError } from './errors.js';
 import { sha256File } from './hash.js';
+import { firstErrorLine, runTool } from './run.js';
 import { debCacheDir } from './paths.js';
 
 export interface CachedDeb {
@@ -51,11 +52,11 @@ export async function downloadDeb(apt: PrivateApt, pkg: string, version: string,
     await aptDownload(apt, pkg, version, tmp);
     const debs = readdirSync(tmp).filter((n) => n.endsWith('.deb'));
     if (debs.length !== 1) {
-      throw new HeaderSyncError('not-found', `apt-get download ${pkg}=${version} produced ${debs.length} .deb files, expected 1`);
+      throw new FetchError('not-found', `apt-get download ${pkg}=${version} produced ${debs.length} .deb files, expected 1`);
     }
     const sha256 = sha256File(join(tmp, debs[0]));
     if (expectedSha256 !== null && sha256 !== expectedSha256) {
-      throw new HeaderSyncError(
+      throw new FetchError(
         'integrity',
         `${debs[0]}: sha256 ${sha256} does not match the pinned ${expectedSha256} (kernel-headers/versions.json)`,
       );
@@ -66,4 +67,16 @@ export async function downloadDeb(apt: PrivateApt, pkg: string, version: string,
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** Unpacks a .deb's data into `dest` with dpkg-deb. */
+export async function extractDeb(deb: string, dest: string): Promise<void> {
+  const r = await runTool('dpkg-deb', ['-x', deb, dest], { providedBy: 'dpkg' });
+  if (r.code !== 0) throw new FetchError('extract', `dpkg-deb -x ${deb} failed: ${firstErrorLine(r.stderr || r.stdout)}`);
+}
+
+/** Unpacks only the members matching shell `patterns` ("./boot/vmlinuz-*") of a .deb into `dest`. */
+export async function extractDebMembers(deb: string, dest: string, patterns: string[]): Promise<void> {
+  const r = await runTool('sh', ['-c', 'd=$1; o=$2; shift 2; dpkg-deb --fsys-tarfile "$d" | tar -x --wildcards -C "$o" "$@"', 'sh', deb, dest, ...patterns], { providedBy: 'dpkg' });
+  if (r.code !== 0) throw new FetchError('extract', `extracting ${patterns.join(' ')} from ${deb} failed: ${firstErrorLine(r.stderr || r.stdout)}`);
 }

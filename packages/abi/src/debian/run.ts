@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { HeaderSyncError } from './errors.js';
+import { FetchError } from './errors.js';
 
 export interface RunResult {
   code: number;
@@ -33,9 +33,9 @@ export function runTool(
     child.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       if (err.code === 'ENOENT') {
-        reject(new HeaderSyncError('tool-missing', `${tool} not found on PATH: header sync needs it (Debian package ${opts.providedBy})`));
+        reject(new FetchError('tool-missing', `${tool} not found on PATH: fetching from the Debian archive needs it (Debian package ${opts.providedBy})`));
       } else {
-        reject(new HeaderSyncError('tool-missing', `cannot run ${tool}: ${err.message}`));
+        reject(new FetchError('tool-missing', `cannot run ${tool}: ${err.message}`));
       }
     });
     child.on('close', (code, signal) => {

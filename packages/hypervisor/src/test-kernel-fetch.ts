@@ -1,0 +1,61 @@
+/**
+ * Downloads the test kernel (test-kernel.ts) without installing anything: apt runs privately on this
+ * machine's Debian mirror (@kvm-ts/abi/debian) and only /boot/vmlinuz-* is unpacked from the package.
+ */
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { aptDownload, aptUpdate, availableVersions, compareDebianVersions, extractDebMembers, FetchError, packageNames, privateApt } from '@kvm-ts/abi/debian';
+import { testKernelCachePath } from './test-kernel.js';
+
+/** Bookworm's kernel is the one docs/verified-hosts.md reports on; its security updates are newest. */
+const SUITES = ['bookworm', 'bookworm-updates', 'bookworm-security'];
+
+export interface FetchedKernel {
+  path: string;
+  /** "6.1.0-56-amd64 (linux-image-…_amd64.deb)", or undefined when it was already there. */
+  downloaded?: string;
+}
+
+function kernelAbi(pkg: string): string | undefined {
+  return /^linux-image-(\d+\.\d+\.\d+-\d+)-amd64$/.exec(pkg)?.[1];
+}
+
+/** The cached kernel, else a download of the newest bookworm linux-image-<abi>-amd64. */
+export async function fetchTestKernel(): Promise<FetchedKernel> {
+  const override = process.env.KVM_TS_TEST_KERNEL;
+  if (override) {
+    if (!existsSync(override)) throw new FetchError('not-found', `KVM_TS_TEST_KERNEL=${override} does not exist`);
+    return { path: override };
+  }
+  const target = testKernelCachePath();
+  if (existsSync(target)) return { path: target };
+
+  const apt = privateApt(SUITES);
+  await aptUpdate(apt);
+  const newest = (await packageNames(apt, 'linux-image-'))
+    .filter((n) => kernelAbi(n) !== undefined)
+    .sort((a, b) => compareDebianVersions(kernelAbi(b)!, kernelAbi(a)!))[0];
+  if (!newest) throw new FetchError('not-found', `no linux-image-<version>-amd64 package in Debian ${apt.suites.join('/')}`);
+  const version = (await availableVersions(apt, newest)).map((v) => v.version).sort((a, b) => compareDebianVersions(b, a))[0];
+  if (!version) throw new FetchError('not-found', `apt-cache knows no version of ${newest}`);
+
+  const dir = dirname(target);
+  mkdirSync(dir, { recursive: true });
+  const work = mkdtempSync(join(dir, 'dl-'));
+  try {
+    await aptDownload(apt, newest, version, work);
+    const deb = readdirSync(work).find((f) => f.endsWith('.deb'));
+    if (!deb) throw new FetchError('not-found', `apt-get download ${newest} produced no .deb`);
+    await extractDebMembers(join(work, deb), work, ['./boot/vmlinuz-*']);
+    const kernel = readdirSync(join(work, 'boot')).find((f) => f.startsWith('vmlinuz-'));
+    if (!kernel) throw new FetchError('extract', `${deb} holds no /boot/vmlinuz-*`);
+    copyFileSync(join(work, 'boot', kernel), `${target}.tmp`);
+    // Rename last, so an interrupted fetch never leaves a partial kernel at the well-known path.
+    renameSync(`${target}.tmp`, target);
+    const downloaded = `${kernel.slice('vmlinuz-'.length)} (${deb})`;
+    writeFileSync(join(dir, 'vmlinuz.version'), `${downloaded}\n`);
+    return { path: target, downloaded };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
