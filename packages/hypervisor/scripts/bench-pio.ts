@@ -11,9 +11,9 @@ import { mkdirSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { IoBus } from '../src/bus.js';
-import { DEBUG_EXIT_PORT } from '../src/devices/debug-exit.js';
-import { nullPorts } from '../src/null-port.js';
+import { IoBus } from '../src/devices/bus.js';
+import { DEBUG_EXIT_PORT } from '../src/devices/legacy/debug-exit.js';
+import { nullPorts } from '../src/devices/null-port.js';
 import { VmRun } from '../src/runner.js';
 import { Vm } from '../src/vm.js';
 import { asm, loadTinyGuest } from '../tests/helpers/tiny-guest.js';
@@ -67,7 +67,7 @@ async function runKvmTs(): Promise<PerExit> {
       localDevices: [
         nullPorts([[BENCH_PORT, 1]]),
         { spec: { module: src('./bench-marker'), exportName: 'BenchMarker', options: { port: MARKER_PORT } }, ports: [[MARKER_PORT, 1]] },
-        { spec: { module: src('../src/devices/debug-exit'), exportName: 'DebugExit', options: { port: DEBUG_EXIT_PORT } }, ports: [[DEBUG_EXIT_PORT, 1]] },
+        { spec: { module: src('../src/devices/legacy/debug-exit'), exportName: 'DebugExit', options: { port: DEBUG_EXIT_PORT } }, ports: [[DEBUG_EXIT_PORT, 1]] },
       ],
       log: (line) => {
         if (line.startsWith('{"benchNs"')) ({ benchNs: ns, cpuNs } = JSON.parse(line));

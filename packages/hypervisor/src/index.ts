@@ -2,14 +2,14 @@
 export { hostAbi } from './kvm/abi.js';
 export { KvmError } from './kvm/errors.js';
 export { DEFAULT_KVM_PATH, KvmSystem } from './kvm/system.js';
-export { capabilityReport, OPTIONAL_CAPS, probeCapabilities, REQUIRED_CAPS, type CapabilityRow, type HostCaps } from './capabilities.js';
+export { capabilityReport, OPTIONAL_CAPS, probeCapabilities, REQUIRED_CAPS, type CapabilityRow, type HostCaps } from './kvm/capabilities.js';
 export { Vm, VmConfigError, type VmConfig } from './vm.js';
 export { VmRun, TIMEOUT_STATUS, type LocalDevice, type RunOptions, type RunSummary } from './runner.js';
-export { IoBus, BusError } from './bus.js';
+export { IoBus, BusError } from './devices/bus.js';
 export { Machine, type MachineOptions } from './machine.js';
-export { prestartVcpuThreads } from './vcpu-pool.js';
+export { prestartVcpuThreads } from './vcpu/pool.js';
 export { builtinGuestPath, GuestImageError } from './guest-image.js';
 export { cachedTestKernel, testKernelCachePath } from './test-kernel.js';
 export { ImageError } from './loader/index.js';
 export { GuestMemoryError, LOW_RAM_LIMIT } from './memory.js';
-export type { BootState } from './regs.js';
+export type { BootState } from './arch/x86/regs.js';

@@ -4,16 +4,16 @@
  * and live on the main thread; the debug-exit and POST (0x80) ports are stateless enough to live
  * in every vCPU thread, so their exits never leave it.
  */
-import { IoBus } from './bus.js';
-import { Cmos } from './devices/cmos.js';
+import { IoBus } from './devices/bus.js';
+import { Cmos } from './devices/legacy/cmos.js';
 import type { DeviceHost } from './devices/device.js';
-import { DEBUG_EXIT_PORT } from './devices/debug-exit.js';
-import { DEBUG_PORT } from './devices/debug-port.js';
-import { I8042 } from './devices/i8042.js';
-import { Serial } from './devices/serial.js';
+import { DEBUG_EXIT_PORT } from './devices/legacy/debug-exit.js';
+import { DEBUG_PORT } from './devices/legacy/debug-port.js';
+import { I8042 } from './devices/legacy/i8042.js';
+import { Serial } from './devices/legacy/serial.js';
 import { loadKernel, type BootInfo } from './loader/index.js';
 import { VmRun, type LocalDevice, type RunSummary } from './runner.js';
-import { moduleUrl } from './vcpu-pool.js';
+import { moduleUrl } from './vcpu/pool.js';
 import { Vm } from './vm.js';
 
 export interface MachineOptions {
@@ -61,8 +61,8 @@ export class Machine {
     this.bus.registerPio(new I8042(host));
     this.bus.registerPio(new Cmos(host, { memBytes: opts.memBytes }));
     this.localDevices = [
-      { spec: { module: moduleUrl('devices/debug-exit'), exportName: 'DebugExit', options: { port: DEBUG_EXIT_PORT } }, ports: [[DEBUG_EXIT_PORT, 1]] },
-      { spec: { module: moduleUrl('devices/debug-port'), exportName: 'DebugPort', options: { enabled: opts.debugPort ?? false } }, ports: [[DEBUG_PORT, 1]] },
+      { spec: { module: moduleUrl('devices/legacy/debug-exit'), exportName: 'DebugExit', options: { port: DEBUG_EXIT_PORT } }, ports: [[DEBUG_EXIT_PORT, 1]] },
+      { spec: { module: moduleUrl('devices/legacy/debug-port'), exportName: 'DebugPort', options: { enabled: opts.debugPort ?? false } }, ports: [[DEBUG_PORT, 1]] },
     ];
   }
 

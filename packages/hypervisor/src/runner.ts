@@ -2,11 +2,11 @@
  * Runs a configured Vm: one thread per vCPU, the main thread's devices on the bus, and the first
  * vCPU outcome (or device request, timeout, or stop) ending the whole VM.
  */
-import { BusError, PORT_SPACE, type IoBus } from './bus.js';
+import { BusError, PORT_SPACE, type IoBus } from './devices/bus.js';
 import type { DeviceHost } from './devices/device.js';
 import { hex } from './hex.js';
-import * as ch from './vcpu-channel.js';
-import { VcpuThread } from './vcpu.js';
+import * as ch from './vcpu/channel.js';
+import { VcpuThread } from './vcpu/vcpu.js';
 import type { Vm } from './vm.js';
 
 /** A device every vCPU thread instantiates for itself, with the ports it claims there. */

@@ -3,16 +3,16 @@
  * 4 GiB, in-kernel irqchip and PIT, guest RAM from anonymous host mappings, one fd per vCPU with
  * CPUID, MSRs, FPU and LAPIC configured. Owns every fd and mapping it creates; close() releases all.
  */
-import { probeCapabilities, type HostCaps } from './capabilities.js';
-import { encodeCpuid2, normalizeCpuid } from './cpuid.js';
+import { probeCapabilities, type HostCaps } from './kvm/capabilities.js';
+import { encodeCpuid2, normalizeCpuid } from './arch/x86/cpuid.js';
 import { hostAbi, type LoadedAbi, type StructValue } from './kvm/abi.js';
 import { native, type IoctlArg, type Shim } from './kvm/native.js';
 import { runLayout, type RunLayout } from './kvm/run-layout.js';
 import { DEFAULT_KVM_PATH, kvmIoctl, KvmSystem, type CpuidEntry } from './kvm/system.js';
-import { routeLegacyInterrupts } from './lapic.js';
+import { routeLegacyInterrupts } from './arch/x86/lapic.js';
 import { GuestMemory, ramLayout } from './memory.js';
-import { bootMsrs, checkMsrsSet, encodeMsrs } from './msrs.js';
-import { bootFpu, bootRegs, bootSregs, type BootState } from './regs.js';
+import { bootMsrs, checkMsrsSet, encodeMsrs } from './arch/x86/msrs.js';
+import { bootFpu, bootRegs, bootSregs, type BootState } from './arch/x86/regs.js';
 import { applyVmTag, type VmTagOutcome } from './extensions/vm-tag.js';
 
 /** Three pages for the TSS and one for the identity map, just below the 4 GiB boundary, in the MMIO hole. */

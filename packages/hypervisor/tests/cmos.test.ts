@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Cmos } from '../src/devices/cmos.js';
+import { Cmos } from '../src/devices/legacy/cmos.js';
 import { FakeHost } from './helpers/fake-host.js';
 
 const MiB = 2 ** 20;

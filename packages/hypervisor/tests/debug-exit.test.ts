@@ -1,6 +1,6 @@
 import test from 'ava';
-import { DebugExit } from '../src/devices/debug-exit.js';
-import { DebugPort } from '../src/devices/debug-port.js';
+import { DebugExit } from '../src/devices/legacy/debug-exit.js';
+import { DebugPort } from '../src/devices/legacy/debug-port.js';
 import { FakeHost } from './helpers/fake-host.js';
 
 test('debug-exit claims port 0x501', (t) => {

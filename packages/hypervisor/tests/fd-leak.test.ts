@@ -1,6 +1,6 @@
 import test from 'ava';
 import { readdirSync } from 'node:fs';
-import { IoBus } from '../src/bus.js';
+import { IoBus } from '../src/devices/bus.js';
 import { VmRun } from '../src/runner.js';
 import { Vm } from '../src/vm.js';
 import { asm, loadTinyGuest } from './helpers/tiny-guest.js';

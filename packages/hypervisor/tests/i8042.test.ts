@@ -1,5 +1,5 @@
 import test from 'ava';
-import { I8042 } from '../src/devices/i8042.js';
+import { I8042 } from '../src/devices/legacy/i8042.js';
 import { FakeHost } from './helpers/fake-host.js';
 
 function kbc() {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Serial, IIR_CTI, IIR_NO_INT, IIR_RDA, IIR_THRE, IIR_RLS, IIR_MSI } from '../src/devices/serial.js';
+import { Serial, IIR_CTI, IIR_NO_INT, IIR_RDA, IIR_THRE, IIR_RLS, IIR_MSI } from '../src/devices/legacy/serial.js';
 import { FakeHost } from './helpers/fake-host.js';
 
 const B = 0x3f8;

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { builtinGuestPath } from '../src/guest-image.js';
 import { Machine } from '../src/machine.js';
-import { STATE_PAUSED } from '../src/vcpu-channel.js';
+import { STATE_PAUSED } from '../src/vcpu/channel.js';
 import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
 
 const t = kvmMissing ? test.skip : test.serial;

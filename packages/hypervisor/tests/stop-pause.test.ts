@@ -1,8 +1,8 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { IoBus } from '../src/bus.js';
+import { IoBus } from '../src/devices/bus.js';
 import { VmRun } from '../src/runner.js';
-import { STATE_PAUSED, STATE_RUNNING } from '../src/vcpu-channel.js';
+import { STATE_PAUSED, STATE_RUNNING } from '../src/vcpu/channel.js';
 import { Vm } from '../src/vm.js';
 import { loadTinyGuest } from './helpers/tiny-guest.js';
 import { kvmMissing, markKvmMissing } from './helpers/kvm.js';

@@ -1,10 +1,10 @@
 import test from 'ava';
 import { loadAbi } from '@kvm-ts/abi';
-import { encodeCpuid2, normalizeCpuid } from '../src/cpuid.js';
+import { encodeCpuid2, normalizeCpuid } from '../src/arch/x86/cpuid.js';
 import type { CpuidEntry } from '../src/kvm/system.js';
-import { routeLegacyInterrupts } from '../src/lapic.js';
-import { bootMsrs, checkMsrsSet, encodeMsrs, MSR } from '../src/msrs.js';
-import { bootSregs, type BootState } from '../src/regs.js';
+import { routeLegacyInterrupts } from '../src/arch/x86/lapic.js';
+import { bootMsrs, checkMsrsSet, encodeMsrs, MSR } from '../src/arch/x86/msrs.js';
+import { bootSregs, type BootState } from '../src/arch/x86/regs.js';
 
 const abi = loadAbi('latest', 'x86_64');
 const entry = (fn: number, index: number, regs: Partial<CpuidEntry> = {}): CpuidEntry => ({ function: fn, index, flags: 0, eax: 0, ebx: 0, ecx: 0, edx: 0, ...regs });

@@ -3,7 +3,7 @@
  * few bytes of code at CODE_ADDR, with the BootState that vm.setBootRegisters turns into registers.
  */
 import type { GuestMemory } from '../../src/memory.js';
-import type { BootState } from '../../src/regs.js';
+import type { BootState } from '../../src/arch/x86/regs.js';
 
 export const CODE_ADDR = 0x10000;
 const GDT_ADDR = 0x500;

@@ -3,7 +3,7 @@
  * clock (UTC) plus whatever offset the guest set by writing them, encoded per status register B
  * (BCD or binary, 12- or 24-hour). NVRAM carries the BIOS memory-size fields guests still read.
  */
-import type { DeviceHost, PioDevice } from './device.js';
+import type { DeviceHost, PioDevice } from '../device.js';
 
 export const CMOS_INDEX_PORT = 0x70;
 export const CMOS_DATA_PORT = 0x71;

@@ -3,7 +3,7 @@
  * Register offsets and delivery modes are the APIC's architecture, not KVM ABI; the register
  * page's place in kvm_lapic_state comes from the spec.
  */
-import type { LoadedAbi } from './kvm/abi.js';
+import type { LoadedAbi } from '../../kvm/abi.js';
 
 const APIC_LVT_LINT0 = 0x350;
 const APIC_LVT_LINT1 = 0x360;

@@ -2,8 +2,8 @@
  * Per-vCPU CPUID: what KVM supports, made consistent with the VM's shape. Leaf and bit positions
  * are the x86 architecture's (Intel SDM vol. 2A, CPUID), not KVM ABI.
  */
-import type { LoadedAbi } from './kvm/abi.js';
-import type { CpuidEntry } from './kvm/system.js';
+import type { LoadedAbi } from '../../kvm/abi.js';
+import type { CpuidEntry } from '../../kvm/system.js';
 
 const LEAF1_ECX_TSC_DEADLINE = 1 << 24;
 const LEAF1_ECX_HYPERVISOR = 1 << 31;

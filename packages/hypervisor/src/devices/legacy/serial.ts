@@ -3,7 +3,7 @@
  * empty again by the time the guest looks; received bytes come from feed() into the RX FIFO.
  * The interrupt line is recomputed after every register access, so it always reflects IIR.
  */
-import type { DeviceHost, PioDevice } from './device.js';
+import type { DeviceHost, PioDevice } from '../device.js';
 
 export const COM1_PORT = 0x3f8;
 export const COM1_IRQ = 4;

@@ -61,7 +61,7 @@ export interface VcpuWorkerInit {
   vcpuFd: number;
   vmFd: number;
   runSize: number;
-  layout: import('./kvm/run-layout.js').RunLayout;
+  layout: import('../kvm/run-layout.js').RunLayout;
   control: SharedArrayBuffer;
   mailbox: SharedArrayBuffer;
   stats: SharedArrayBuffer;

@@ -2,8 +2,8 @@
  * Boot MSRs, as kvmtool and Firecracker set them. MSR indices and bits are architectural
  * (Intel SDM vol. 4), not KVM ABI; the kvm_msrs container comes from the spec.
  */
-import type { LoadedAbi } from './kvm/abi.js';
-import { KvmError } from './kvm/errors.js';
+import type { LoadedAbi } from '../../kvm/abi.js';
+import { KvmError } from '../../kvm/errors.js';
 
 export const MSR = {
   IA32_TSC: 0x10,

@@ -3,8 +3,8 @@
  * and GDT (Linux x86 boot protocol, 64-bit entry). Control-register and descriptor bits are the
  * x86 architecture's; the kvm_regs/kvm_sregs layouts come from the spec.
  */
-import type { LoadedAbi, StructValue } from './kvm/abi.js';
-import type { BootInfo } from './loader/index.js';
+import type { LoadedAbi, StructValue } from '../../kvm/abi.js';
+import type { BootInfo } from '../../loader/index.js';
 
 /**
  * What the loader leaves for the boot vCPU (its BootInfo, or a test's hand-made state). Without a

@@ -2,9 +2,9 @@
  * Which KVM capabilities kvm-ts needs, which it uses when present (and what it does otherwise),
  * and a report of every KVM_CAP_* the spec knows.
  */
-import { constantsWithPrefix, type LoadedAbi } from './kvm/abi.js';
-import { KvmError } from './kvm/errors.js';
-import type { KvmSystem } from './kvm/system.js';
+import { constantsWithPrefix, type LoadedAbi } from './abi.js';
+import { KvmError } from './errors.js';
+import type { KvmSystem } from './system.js';
 
 /** Without any of these the VM cannot be set up the way vm.ts does it. */
 export const REQUIRED_CAPS: Readonly<Record<string, string>> = {

@@ -3,7 +3,7 @@
  * Linux's i8042 probe (controller self-test, command byte, port tests) and for its reboot path
  * (command 0xFE pulses the CPU reset line), which is how `reboot` ends a guest without ACPI.
  */
-import type { DeviceHost, PioDevice } from './device.js';
+import type { DeviceHost, PioDevice } from '../device.js';
 
 export const I8042_DATA_PORT = 0x60;
 export const I8042_COMMAND_PORT = 0x64;

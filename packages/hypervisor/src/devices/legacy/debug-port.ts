@@ -3,7 +3,7 @@
  * always be claimed; when enabled, each write is logged with the time since start, which turns
  * boot milestones written by a guest into a timeline (as cloud-hypervisor's debug port does).
  */
-import type { DeviceHost, PioDevice } from './device.js';
+import type { DeviceHost, PioDevice } from '../device.js';
 
 export const DEBUG_PORT = 0x80;
 

@@ -5,15 +5,15 @@
  */
 import { constants as osConstants } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { DeviceHost, PioDevice } from './devices/device.js';
-import { hex, portName } from './hex.js';
-import { native } from './kvm/native.js';
-import * as ch from './vcpu-channel.js';
-import type { VcpuWorkerData } from './vcpu-pool.js';
+import type { DeviceHost, PioDevice } from '../devices/device.js';
+import { hex, portName } from '../hex.js';
+import { native } from '../kvm/native.js';
+import * as ch from './channel.js';
+import type { VcpuWorkerData } from './pool.js';
 
 // Load the addon first: a prestarted thread does this while the main thread is still setting up the VM.
 const shim = native();
-// Warm the module cache with this package's per-thread devices while waiting (see vcpu-pool.ts).
+// Warm the module cache with this package's per-thread devices while waiting (see pool.ts).
 for (const m of (workerData as VcpuWorkerData | undefined)?.preload ?? []) import(m).catch(() => {});
 const init = await new Promise<ch.VcpuWorkerInit>((resolve) => parentPort!.once('message', resolve));
 const L = init.layout;

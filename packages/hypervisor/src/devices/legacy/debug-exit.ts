@@ -1,5 +1,5 @@
 /** The test-exit port: a write of v ends the VM with exit status v & 0xff (QEMU's isa-debug-exit, minus its shift). */
-import type { DeviceHost, PioDevice } from './device.js';
+import type { DeviceHost, PioDevice } from '../device.js';
 
 export const DEBUG_EXIT_PORT = 0x501;
 

@@ -2,8 +2,8 @@
  * The port-I/O and MMIO buses the exit dispatcher routes to. Registration refuses overlaps;
  * accesses nobody claims are logged once per address, read as all-ones and never end the VM.
  */
-import type { MmioDevice, PioDevice } from './devices/device.js';
-import { hex, portName } from './hex.js';
+import type { MmioDevice, PioDevice } from './device.js';
+import { hex, portName } from '../hex.js';
 
 export const PORT_SPACE = 0x1_0000;
 

@@ -8,19 +8,19 @@ import { Worker } from 'node:worker_threads';
 
 const fromSource = import.meta.url.endsWith('.ts');
 
-/** The file URL of this package's module `name` (e.g. 'devices/debug-exit'), from src/ (tsx) or dist/. */
+/** The file URL of this package's module `name` (e.g. 'devices/legacy/debug-exit'), from src/ (tsx) or dist/. */
 export function moduleUrl(name: string): string {
-  return new URL(`./${name}${fromSource ? '.ts' : '.js'}`, import.meta.url).href;
+  return new URL(`../${name}${fromSource ? '.ts' : '.js'}`, import.meta.url).href;
 }
 
-const workerUrl = new URL(moduleUrl('vcpu-worker'));
+const workerUrl = new URL(moduleUrl('vcpu/worker'));
 
 /**
  * Modules of this package's per-vCPU-thread devices: a prestarted thread imports them while it
  * waits for its VcpuWorkerInit, so loading the devices the init names costs nothing later (a
  * thread imports whatever the init names either way; this list only warms its module cache).
  */
-const PRELOAD = ['devices/debug-exit', 'devices/debug-port', 'null-port'].map(moduleUrl);
+const PRELOAD = ['devices/legacy/debug-exit', 'devices/legacy/debug-port', 'devices/null-port'].map(moduleUrl);
 
 /** What a vCPU thread finds in workerData (its VcpuWorkerInit arrives as a message). */
 export interface VcpuWorkerData {

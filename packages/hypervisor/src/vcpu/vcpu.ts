@@ -4,11 +4,11 @@
  * resume or stop by setting kvm_run.immediate_exit and kicking its thread out of KVM_RUN.
  */
 import type { Worker } from 'node:worker_threads';
-import type { IoBus } from './bus.js';
-import { native, type Shim } from './kvm/native.js';
-import * as ch from './vcpu-channel.js';
-import { spawnWorker, takePrestarted } from './vcpu-pool.js';
-import type { Vm } from './vm.js';
+import type { IoBus } from '../devices/bus.js';
+import { native, type Shim } from '../kvm/native.js';
+import * as ch from './channel.js';
+import { spawnWorker, takePrestarted } from './pool.js';
+import type { Vm } from '../vm.js';
 
 /** Atomics.waitAsync (Node 16+, V8), which the ES2023 lib this repo compiles against does not declare. */
 type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };

@@ -2,9 +2,9 @@
  * Ports that accept writes and read as zero, handled inside each vCPU thread: the benchmark's
  * doorbell, and port 0x80 (Linux's I/O delay) when nobody wants its values.
  */
-import type { DeviceHost, PioDevice } from './devices/device.js';
-import type { LocalDevice } from './runner.js';
-import { moduleUrl } from './vcpu-pool.js';
+import type { DeviceHost, PioDevice } from './device.js';
+import type { LocalDevice } from '../runner.js';
+import { moduleUrl } from '../vcpu/pool.js';
 
 export interface NullPortOptions {
   ports: Array<[number, number]>;
@@ -23,5 +23,5 @@ export class NullPort implements PioDevice {
 }
 
 export function nullPorts(ports: Array<[number, number]>): LocalDevice {
-  return { spec: { module: moduleUrl('null-port'), exportName: 'NullPort', options: { ports } }, ports };
+  return { spec: { module: moduleUrl('devices/null-port'), exportName: 'NullPort', options: { ports } }, ports };
 }
