@@ -1,8 +1,20 @@
 /** @kvm-ts/hypervisor: a kvmtool-like VMM on /dev/kvm whose every ABI number comes from @kvm-ts/abi. */
-export { hostAbi } from './kvm/abi.js';
+export { abiVersion, hostAbi, hostSpecIds, type LoadedAbi } from './kvm/abi.js';
 export { KvmError } from './kvm/errors.js';
 export { DEFAULT_KVM_PATH, KvmSystem } from './kvm/system.js';
-export { capabilityReport, OPTIONAL_CAPS, probeCapabilities, REQUIRED_CAPS, type CapabilityRow, type HostCaps } from './kvm/capabilities.js';
+export {
+  capabilityReport,
+  CapabilityCheck,
+  describeAbsence,
+  kernelAsMask,
+  OPTIONAL_CAPS,
+  probeCapabilities,
+  REQUIRED_CAPS,
+  type CapabilityMask,
+  type CapabilityRow,
+  type Fallback,
+  type HostCaps,
+} from './kvm/capabilities.js';
 export { Vm, VmConfigError, type VmConfig } from './vm.js';
 export { VmRun, TIMEOUT_STATUS, type LocalDevice, type RunOptions, type RunSummary } from './runner.js';
 export { IoBus, BusError } from './devices/bus.js';

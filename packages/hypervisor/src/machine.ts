@@ -12,6 +12,8 @@ import { DEBUG_PORT } from './devices/legacy/debug-port.js';
 import { I8042 } from './devices/legacy/i8042.js';
 import { Serial } from './devices/legacy/serial.js';
 import { loadKernel, type BootInfo } from './loader/index.js';
+import type { LoadedAbi } from './kvm/abi.js';
+import type { CapabilityMask } from './kvm/capabilities.js';
 import { VmRun, type LocalDevice, type RunSummary } from './runner.js';
 import { moduleUrl } from './vcpu/pool.js';
 import { Vm } from './vm.js';
@@ -31,6 +33,10 @@ export interface MachineOptions {
   /** VMM diagnostics (unclaimed ports, the debug port). */
   log: (line: string) => void;
   kvmPath?: string;
+  /** The spec the VM runs on (default: the newest pinned one), as `kvm-cli run --abi` picks it. */
+  abi?: LoadedAbi;
+  /** Capabilities read as absent (`--kernel-caps-as`, `--without-cap`). */
+  mask?: CapabilityMask;
 }
 
 export class Machine {
@@ -68,7 +74,7 @@ export class Machine {
 
   /** Creates the VM and loads the kernel; releases everything if either fails. */
   static create(opts: MachineOptions): Machine {
-    const vm = Vm.create({ memBytes: opts.memBytes, cpus: opts.cpus, kvmPath: opts.kvmPath });
+    const vm = Vm.create({ memBytes: opts.memBytes, cpus: opts.cpus, kvmPath: opts.kvmPath, abi: opts.abi, mask: opts.mask });
     try {
       const boot = loadKernel(vm.memory, {
         kernel: opts.kernel,

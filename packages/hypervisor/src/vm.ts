@@ -3,7 +3,7 @@
  * 4 GiB, in-kernel irqchip and PIT, guest RAM from anonymous host mappings, one fd per vCPU with
  * CPUID, MSRs, FPU and LAPIC configured. Owns every fd and mapping it creates; close() releases all.
  */
-import { probeCapabilities, type HostCaps } from './kvm/capabilities.js';
+import { CapabilityCheck, probeCapabilities, type CapabilityMask, type HostCaps } from './kvm/capabilities.js';
 import { encodeCpuid2, normalizeCpuid } from './arch/x86/cpuid.js';
 import { hostAbi, type LoadedAbi, type StructValue } from './kvm/abi.js';
 import { native, type IoctlArg, type Shim } from './kvm/native.js';
@@ -28,7 +28,10 @@ export interface VmConfig {
   memBytes: number;
   cpus: number;
   kvmPath?: string;
+  /** The spec every number comes from (default: the newest pinned one); one per VM, never mixed. */
   abi?: LoadedAbi;
+  /** Capabilities to read as absent, as on an older kernel (kvm/capabilities.ts). */
+  mask?: CapabilityMask;
 }
 
 export class Vm {
@@ -42,6 +45,8 @@ export class Vm {
   /** Which path the co-edit example took (docs/abi-co-edit.md): the kernel's, only when it has the capability. */
   vmTag!: VmTagOutcome;
   private closed = false;
+  /** KVM_CHECK_EXTENSION on the VM fd, through the same mask as the host's. */
+  readonly vmCaps: CapabilityCheck;
 
   private constructor(
     readonly abi: LoadedAbi,
@@ -52,11 +57,12 @@ export class Vm {
   ) {
     this.layout = runLayout(abi);
     this.runSize = sys.vcpuMmapSize();
+    this.vmCaps = new CapabilityCheck(abi, (cap) => this.ioctl('KVM_CHECK_EXTENSION', cap), sys.caps.mask);
   }
 
   static create(config: VmConfig): Vm {
     const abi = config.abi ?? hostAbi();
-    const sys = KvmSystem.open(abi, config.kvmPath ?? DEFAULT_KVM_PATH);
+    const sys = KvmSystem.open(abi, config.kvmPath ?? DEFAULT_KVM_PATH, config.mask);
     let vm: Vm | undefined;
     let vmFd = -1;
     try {
@@ -109,7 +115,7 @@ export class Vm {
   private setUp(memBytes: number): void {
     this.vmTag = applyVmTag(
       this.abi,
-      (cap) => this.ioctl('KVM_CHECK_EXTENSION', cap),
+      (cap) => this.vmCaps.value(cap),
       (arg) => void this.ioctl('KVM_ENABLE_CAP', arg),
       BigInt(process.pid),
     );

@@ -8,16 +8,16 @@ const pinned = loadAbi('7.2', 'x86_64');
 const TAG = 0x1122_3344_5566_7788n;
 
 function recorder(answer: number) {
-  const asked: number[] = [];
+  const asked: string[] = [];
   const sent: Uint8Array[] = [];
-  return { asked, sent, check: (cap: number) => (asked.push(cap), answer), enable: (arg: Uint8Array) => void sent.push(arg) };
+  return { asked, sent, check: (cap: string) => (asked.push(cap), answer), enable: (arg: Uint8Array) => void sent.push(arg) };
 }
 
 test('capability present: the new path sends KVM_ENABLE_CAP with kvmts_tag in the carved-out bytes', (t) => {
   const r = recorder(1);
   const outcome = applyVmTag(local, r.check, r.enable, TAG);
   t.deepEqual(outcome, { path: 'kernel', cap: 0x4b540001 });
-  t.deepEqual(r.asked, [0x4b540001]);
+  t.deepEqual(r.asked, [VM_TAG_CAP]);
   t.is(r.sent.length, 1);
   const bytes = r.sent[0];
   t.is(bytes.length, local.ioctlSpec('KVM_ENABLE_CAP')!.size, 'the argument size the unchanged ioctl number encodes');
@@ -32,7 +32,7 @@ test('capability present: the new path sends KVM_ENABLE_CAP with kvmts_tag in th
 test('capability absent (every real kernel): the old path asks, then leaves the kernel alone', (t) => {
   const r = recorder(0);
   t.deepEqual(applyVmTag(local, r.check, r.enable, TAG), { path: 'userspace', reason: 'kernel-without-capability' });
-  t.deepEqual(r.asked, [0x4b540001]);
+  t.deepEqual(r.asked, [VM_TAG_CAP]);
   t.deepEqual(r.sent, []);
 });
 

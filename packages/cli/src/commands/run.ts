@@ -5,11 +5,13 @@
 import { readFileSync, statSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { parse } from '../args.js';
+import { parseKnobs } from '../compat-knobs.js';
 import { GuestConsole } from '../console.js';
 import { CliError, UsageError } from '../errors.js';
 
 const USAGE =
-  'kvm-cli run [-k KERNEL] [-i INITRD] [-p PARAMS] [-m MEM] [-c CPUS] [--console serial] [--debug-port] [--timeout SECONDS] [--no-host-decompress] [--json]';
+  'kvm-cli run [-k KERNEL] [-i INITRD] [-p PARAMS] [-m MEM] [-c CPUS] [--console serial] [--debug-port] [--timeout SECONDS] [--no-host-decompress] ' +
+  '[--abi VERSION] [--kernel-caps-as VERSION] [--without-cap CAP[,CAP…]] [-v] [--json]';
 const MiB = 1024 * 1024;
 const DEFAULT_MEM = 256 * MiB;
 const MIN_MEM = 4 * MiB;
@@ -29,7 +31,11 @@ const OPTIONS = {
   timeout: { type: 'string' },
   'no-host-decompress': { type: 'boolean' },
   json: { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
+  abi: { type: 'string' },
+  'kernel-caps-as': { type: 'string' },
+  'without-cap': { type: 'string', multiple: true },
 } as const;
 
 /** "256" (MiB), or a number with a K, M or G suffix; a whole number of 4 KiB pages. */
@@ -94,6 +100,7 @@ export async function run(argv: string[]): Promise<number> {
   // VM and loads the kernel: start them before importing anything else of the hypervisor.
   (await import('@kvm-ts/hypervisor/prestart')).prestartVcpuThreads(cpus);
   const hv = await import('@kvm-ts/hypervisor');
+  const knobs = parseKnobs(hv, { abi: str('abi'), kernelAs: str('kernel-caps-as'), without: values['without-cap'] as string[] | undefined });
   let kernelPath = str('kernel');
   if (kernelPath === undefined) {
     try {
@@ -123,6 +130,8 @@ export async function run(argv: string[]): Promise<number> {
       console: (bytes) => output.write(bytes),
       log,
       kvmPath: process.env.KVM_TS_DEVICE || undefined,
+      abi: knobs.abi,
+      mask: knobs.mask,
     });
   } catch (err) {
     if (err instanceof hv.VmConfigError) throw new UsageError(err.message);
@@ -130,6 +139,8 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
 
+  const { fallbacks } = machine.vm.caps;
+  if (values.verbose === true) for (const f of fallbacks) log(`fallback: ${f.capability} absent: ${f.fallback}`);
   const vmRun = machine.start();
   const guestConsole = new GuestConsole({ output, input: (b) => machine.feedConsole(b), quit: () => void vmRun.stop('quit from the console (Ctrl-A x)') });
   const onSignal = (sig: keyof typeof SIGNALS) => {
@@ -155,7 +166,8 @@ export async function run(argv: string[]): Promise<number> {
     const ms = (v: number) => Math.round(v * 1000) / 1000;
     // Since this process started (Node's time origin): what start-up costs before the guest runs.
     const firstKvmRunMs = firstKvmRunAt === undefined ? null : ms(firstKvmRunAt - performance.timeOrigin);
-    process.stdout.write(`${JSON.stringify({ exitReason, status, kind, message, wallMs: ms(wallMs), firstKvmRunMs, cpus, memMiB: memBytes / MiB, exits })}\n`);
+    const abi = machine.vm.abi.version;
+    process.stdout.write(`${JSON.stringify({ exitReason, status, kind, message, wallMs: ms(wallMs), firstKvmRunMs, cpus, memMiB: memBytes / MiB, abi, fallbacks, exits })}\n`);
   }
   if (summary.kind === 'error' || summary.kind === 'timeout') {
     throw new CliError(summary.kind === 'timeout' ? `run: ${summary.message}` : summary.message, summary.status || 1);

@@ -1,10 +1,10 @@
 /**
- * Which KVM capabilities kvm-ts needs, which it uses when present (and what it does otherwise),
- * and a report of every KVM_CAP_* the spec knows.
+ * Which KVM capabilities kvm-ts needs, which it uses when present (and what it does otherwise), the
+ * one place every KVM_CHECK_EXTENSION answer passes through — where a capability can be masked to
+ * run the VMM as it would run on an older kernel — and a report of every KVM_CAP_* the spec knows.
  */
 import { constantsWithPrefix, type LoadedAbi } from './abi.js';
 import { KvmError } from './errors.js';
-import type { KvmSystem } from './system.js';
 
 /** Without any of these the VM cannot be set up the way vm.ts does it. */
 export const REQUIRED_CAPS: Readonly<Record<string, string>> = {
@@ -17,39 +17,136 @@ export const REQUIRED_CAPS: Readonly<Record<string, string>> = {
   KVM_CAP_HLT: 'HLT handled in the kernel',
 };
 
-/** Used when present; each has a fallback. */
-export const OPTIONAL_CAPS: Readonly<Record<string, string>> = {
-  KVM_CAP_IMMEDIATE_EXIT: 'race-free vCPU kicks (else: re-kick until the vCPU acknowledges)',
-  KVM_CAP_TSC_DEADLINE_TIMER: 'TSC-deadline LAPIC timer in CPUID (else: not advertised)',
-  KVM_CAP_MAX_VCPUS: 'the --cpus limit (else KVM_CAP_NR_VCPUS, else 4)',
-  KVM_CAP_NR_VCPUS: 'the --cpus limit when KVM_CAP_MAX_VCPUS is absent',
-  KVM_CAP_IOEVENTFD: 'doorbell writes without an exit (else: ordinary exits)',
-  KVM_CAP_IRQFD: 'interrupts from an eventfd (else: KVM_IRQ_LINE)',
+export interface OptionalCap {
+  /** What kvm-ts uses it for. */
+  use: string;
+  /** What it does without it. */
+  fallback: string;
+}
+
+/** Used when present; each has a fallback, which a run reports when it takes it. */
+export const OPTIONAL_CAPS: Readonly<Record<string, OptionalCap>> = {
+  KVM_CAP_IMMEDIATE_EXIT: { use: 'race-free vCPU kicks', fallback: 're-kick every 2 ms until the vCPU acknowledges' },
+  KVM_CAP_TSC_DEADLINE_TIMER: { use: 'the TSC-deadline LAPIC timer in CPUID', fallback: 'not advertised: the guest uses the LAPIC timer' },
+  KVM_CAP_MAX_VCPUS: { use: 'the --cpus limit', fallback: 'KVM_CAP_NR_VCPUS as the --cpus limit' },
+  KVM_CAP_NR_VCPUS: { use: 'the --cpus limit without KVM_CAP_MAX_VCPUS', fallback: 'at most 4 vCPUs, as api.rst says' },
+  KVM_CAP_IOEVENTFD: { use: 'doorbell writes without an exit', fallback: 'ordinary MMIO exits' },
+  KVM_CAP_IRQFD: { use: 'interrupts from an eventfd', fallback: 'KVM_IRQ_LINE from the VMM' },
+  KVM_CAP_KVMTS_VM_TAG: { use: 'the VM tag in the kernel (the co-edit example, 7.2+local)', fallback: 'the VM tag stays in userspace' },
 };
 
+/**
+ * What a run pretends the kernel lacks. `kernelAs`: answer as a kernel of that spec version could at
+ * most (a capability its spec does not define reads as absent); `without`: single capabilities.
+ */
+export interface CapabilityMask {
+  kernelAs?: { version: string; defines(cap: string): boolean };
+  without?: readonly string[];
+}
+
+/** Why a capability reads as absent, or undefined when the kernel was asked and said yes. */
+export type AbsentBecause = 'not-in-spec' | 'kernel-as' | 'without-cap' | 'kernel';
+
+export interface CapabilityAnswer {
+  value: number;
+  absent?: AbsentBecause;
+}
+
+/**
+ * The single KVM_CHECK_EXTENSION path of a /dev/kvm or VM fd: a name the VMM's spec does not define
+ * is absent (the VMM cannot even name it), then the mask, then the kernel.
+ */
+export class CapabilityCheck {
+  constructor(
+    private readonly abi: LoadedAbi,
+    private readonly ask: (cap: number) => number,
+    readonly mask: CapabilityMask = {},
+  ) {}
+
+  answer(cap: string): CapabilityAnswer {
+    if (!this.abi.hasConstant(cap)) return { value: 0, absent: 'not-in-spec' };
+    if (this.mask.kernelAs && !this.mask.kernelAs.defines(cap)) return { value: 0, absent: 'kernel-as' };
+    if (this.mask.without?.includes(cap)) return { value: 0, absent: 'without-cap' };
+    const value = this.ask(this.abi.constant(cap));
+    return value > 0 ? { value } : { value, absent: 'kernel' };
+  }
+
+  value(cap: string): number {
+    return this.answer(cap).value;
+  }
+}
+
+/** "KVM_CAP_X is absent (masked by --without-cap)": why, in the words a user typed. */
+export function describeAbsence(cap: string, because: AbsentBecause, ctx: { spec: string; kernelAs?: string; device: string }): string {
+  switch (because) {
+    case 'not-in-spec':
+      return `${cap} is not in the ${ctx.spec} spec`;
+    case 'kernel-as':
+      return `${cap} is absent from a ${ctx.kernelAs} kernel (--kernel-caps-as ${ctx.kernelAs})`;
+    case 'without-cap':
+      return `${cap} is masked (--without-cap)`;
+    case 'kernel':
+      return `${ctx.device} lacks ${cap}`;
+  }
+}
+
+export interface Fallback {
+  capability: string;
+  fallback: string;
+}
+
 export interface HostCaps {
-  /** Value per capability kvm-ts consults (0 = absent). */
+  /** Value per capability kvm-ts consults, as the VM sees it (0 = absent or masked). */
   values: Record<string, number>;
   immediateExit: boolean;
   tscDeadline: boolean;
+  ioeventfd: boolean;
+  irqfd: boolean;
   maxVcpus: number;
+  /** Every optional capability this VM goes without, and what it does instead. */
+  fallbacks: Fallback[];
 }
 
-/** Checks every required capability (one error naming all that are missing) and reads the optional ones. */
-export function probeCapabilities(sys: KvmSystem): HostCaps {
+/** A CapabilityCheck's /dev/kvm side, as KvmSystem provides it. */
+export interface CapabilitySource {
+  readonly path: string;
+  readonly abi: LoadedAbi;
+  readonly caps: CapabilityCheck;
+}
+
+/**
+ * Checks every required capability (one line naming each missing one, why, and what needs it) and
+ * reads the optional ones, recording the fallback of each that is absent.
+ */
+export function probeCapabilities(sys: CapabilitySource): HostCaps {
   const values: Record<string, number> = {};
   const missing: string[] = [];
-  for (const cap of Object.keys(REQUIRED_CAPS)) {
-    values[cap] = sys.checkExtension(cap);
-    if (values[cap] <= 0) missing.push(cap);
+  const ctx = { spec: sys.abi.version, kernelAs: sys.caps.mask.kernelAs?.version, device: sys.path };
+  for (const [cap, need] of Object.entries(REQUIRED_CAPS)) {
+    const a = sys.caps.answer(cap);
+    values[cap] = a.value;
+    if (a.absent) missing.push(`${describeAbsence(cap, a.absent, ctx)} (kvm-ts needs it for ${need})`);
   }
-  if (missing.length > 0) {
-    throw new KvmError(`${sys.path} lacks capabilities kvm-ts requires: ${missing.join(', ')}`);
-  }
-  for (const cap of Object.keys(OPTIONAL_CAPS)) values[cap] = sys.abi.hasConstant(cap) ? sys.checkExtension(cap) : 0;
+  if (missing.length > 0) throw new KvmError(`required capability missing: ${missing.join('; ')}`);
+  for (const cap of Object.keys(OPTIONAL_CAPS)) values[cap] = sys.caps.value(cap);
   // api.rst: without KVM_CAP_MAX_VCPUS the limit is KVM_CAP_NR_VCPUS; without that, 4.
   const maxVcpus = values.KVM_CAP_MAX_VCPUS || values.KVM_CAP_NR_VCPUS || 4;
-  return { values, immediateExit: values.KVM_CAP_IMMEDIATE_EXIT > 0, tscDeadline: values.KVM_CAP_TSC_DEADLINE_TIMER > 0, maxVcpus };
+  const fallbacks = Object.entries(OPTIONAL_CAPS)
+    .filter(([cap]) => values[cap] <= 0)
+    // NR_VCPUS only matters once MAX_VCPUS is gone.
+    .filter(([cap]) => cap !== 'KVM_CAP_NR_VCPUS' || values.KVM_CAP_MAX_VCPUS <= 0)
+    // The co-edit extension is only a fallback for a spec that has it.
+    .filter(([cap]) => cap !== 'KVM_CAP_KVMTS_VM_TAG' || sys.abi.hasConstant(cap))
+    .map(([capability, c]) => ({ capability, fallback: c.fallback }));
+  return {
+    values,
+    immediateExit: values.KVM_CAP_IMMEDIATE_EXIT > 0,
+    tscDeadline: values.KVM_CAP_TSC_DEADLINE_TIMER > 0,
+    ioeventfd: values.KVM_CAP_IOEVENTFD > 0,
+    irqfd: values.KVM_CAP_IRQFD > 0,
+    maxVcpus,
+    fallbacks,
+  };
 }
 
 export interface CapabilityRow {
@@ -59,12 +156,21 @@ export interface CapabilityRow {
   present: boolean;
   required: boolean;
   used: boolean;
+  /** Why it reads as absent when the mask (not the kernel) made it so. */
+  masked?: 'kernel-as' | 'without-cap';
 }
 
-/** Every KVM_CAP_* of `abi`, checked against this host. */
-export function capabilityReport(sys: KvmSystem, abi: LoadedAbi): CapabilityRow[] {
-  return constantsWithPrefix(abi, 'KVM_CAP_').map(([name, number]) => {
-    const value = sys.ioctl('KVM_CHECK_EXTENSION', number);
-    return { name, number, value, present: value > 0, required: name in REQUIRED_CAPS, used: name in OPTIONAL_CAPS };
+/** Every KVM_CAP_* of the source's spec, as a VM with its mask would see this host. */
+export function capabilityReport(sys: CapabilitySource): CapabilityRow[] {
+  return constantsWithPrefix(sys.abi, 'KVM_CAP_').map(([name, number]) => {
+    const a = sys.caps.answer(name);
+    const row: CapabilityRow = { name, number, value: a.value, present: !a.absent, required: name in REQUIRED_CAPS, used: name in OPTIONAL_CAPS };
+    if (a.absent === 'kernel-as' || a.absent === 'without-cap') row.masked = a.absent;
+    return row;
   });
+}
+
+/** A mask's --kernel-caps-as half from a spec: the capabilities that kernel version defines. */
+export function kernelAsMask(spec: LoadedAbi): NonNullable<CapabilityMask['kernelAs']> {
+  return { version: spec.version, defines: (cap) => spec.hasConstant(cap) };
 }

@@ -1,5 +1,6 @@
 /** The /dev/kvm file descriptor: API version, capabilities, CPUID, and VM creation. */
 import type { LoadedAbi, StructValue } from './abi.js';
+import { CapabilityCheck, type CapabilityMask } from './capabilities.js';
 import { ioctlError, KvmError, kvmOpenError } from './errors.js';
 import { isSysError, native, type IoctlArg, type Shim } from './native.js';
 
@@ -29,17 +30,24 @@ export function kvmIoctl(shim: Shim, abi: LoadedAbi, fd: number, name: string, a
 export class KvmSystem {
   private readonly shim: Shim;
   private closed = false;
+  /** Every capability question about this host goes through here, mask included. */
+  readonly caps: CapabilityCheck;
 
   private constructor(
     readonly abi: LoadedAbi,
     readonly fd: number,
     readonly path: string,
+    mask: CapabilityMask,
   ) {
     this.shim = native();
+    this.caps = new CapabilityCheck(abi, (cap) => this.ioctl('KVM_CHECK_EXTENSION', cap), mask);
   }
 
-  /** Opens /dev/kvm and checks that the kernel speaks the API version the spec describes. */
-  static open(abi: LoadedAbi, path = DEFAULT_KVM_PATH): KvmSystem {
+  /**
+   * Opens /dev/kvm and checks that the kernel speaks the API version the spec describes. `mask`
+   * makes capabilities read as absent (docs/compatibility.md).
+   */
+  static open(abi: LoadedAbi, path = DEFAULT_KVM_PATH, mask: CapabilityMask = {}): KvmSystem {
     const shim = native();
     let fd: number;
     try {
@@ -47,7 +55,7 @@ export class KvmSystem {
     } catch (err) {
       throw kvmOpenError(path, err);
     }
-    const sys = new KvmSystem(abi, fd, path);
+    const sys = new KvmSystem(abi, fd, path, mask);
     try {
       const have = sys.ioctl('KVM_GET_API_VERSION');
       const want = abi.constant('KVM_API_VERSION');
@@ -63,9 +71,9 @@ export class KvmSystem {
     return kvmIoctl(this.shim, this.abi, this.fd, name, arg);
   }
 
-  /** KVM_CHECK_EXTENSION's value for a KVM_CAP_* name (0: absent). */
+  /** KVM_CHECK_EXTENSION's value for a KVM_CAP_* name as this VMM sees it (0: absent, unknown to the spec, or masked). */
   checkExtension(cap: string): number {
-    return this.ioctl('KVM_CHECK_EXTENSION', this.abi.constant(cap));
+    return this.caps.value(cap);
   }
 
   vcpuMmapSize(): number {

@@ -101,10 +101,14 @@ export class VcpuThread {
     return Atomics.load(this.control, ch.CTL_STATE);
   }
 
-  /** Knocks the vCPU out of KVM_RUN (or keeps it from entering) so it reads its command. */
+  /**
+   * Knocks the vCPU out of KVM_RUN (or, with KVM_CAP_IMMEDIATE_EXIT, keeps it from entering) so it
+   * reads its command. Without the capability the byte is padding to the kernel: only the signal
+   * and knockUntil's re-kicks get the thread out.
+   */
   private knock(): void {
     if (!this.run || this.finished) return;
-    new Uint8Array(this.run)[this.vm.layout.offsets.immediateExit] = 1;
+    if (this.vm.caps.immediateExit) new Uint8Array(this.run)[this.vm.layout.offsets.immediateExit] = 1;
     const tid = Atomics.load(this.control, ch.CTL_TID);
     if (tid > 0) this.shim.kick(tid);
   }
