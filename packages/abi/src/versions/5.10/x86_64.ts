@@ -1949,6 +1949,7 @@ export type IoctlName = keyof typeof ioctls;
 
 /** Values beyond 2^53 are bigint. */
 export const constants = {
+  KVMIO: 174,
   KVM_APIC_REG_SIZE: 1024,
   KVM_API_VERSION: 12,
   KVM_ARM_DEV_EL1_PTIMER: 2,

@@ -917,6 +917,7 @@ export type IoctlName = keyof typeof ioctls;
 
 /** Values beyond 2^53 are bigint. */
 export const constants = {
+  KVMIO: 174,
   KVM_API_VERSION: 12,
   KVM_BUS_LOCK_DETECTION_EXIT: 2,
   KVM_BUS_LOCK_DETECTION_OFF: 1,

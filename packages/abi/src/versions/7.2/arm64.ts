@@ -949,6 +949,7 @@ export type IoctlName = keyof typeof ioctls;
 
 /** Values beyond 2^53 are bigint. */
 export const constants = {
+  KVMIO: 174,
   KVM_API_VERSION: 12,
   KVM_ARM64_SVE_MAX_SLICES: 32,
   KVM_ARM64_SVE_NUM_PREGS: 16,

@@ -2196,6 +2196,7 @@ export type IoctlName = keyof typeof ioctls;
 
 /** Values beyond 2^53 are bigint. */
 export const constants = {
+  KVMIO: 174,
   KVM_APIC_REG_SIZE: 1024,
   KVM_API_VERSION: 12,
   KVM_BUS_LOCK_DETECTION_EXIT: 2,
