@@ -12,30 +12,15 @@ import { dirname, join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { Spec } from '@kvm-ts/abi';
 import { cli } from './helpers/cli.js';
+import { SHARED_HEADERS } from '../../abi/tests/helpers/uapi-header.js';
 
 const repo = mkdtempSync(join(tmpdir(), 'kvm-ts-linux-'));
 // Each run starts from an empty spec cache, so the first load of a source really generates it.
 process.env.KVM_TS_SPEC_CACHE = mkdtempSync(join(tmpdir(), 'kvm-ts-spec-cache-'));
 
 const TYPES = '#ifndef _UAPI_LINUX_TYPES_H\n#define _UAPI_LINUX_TYPES_H\ntypedef unsigned char __u8;\ntypedef unsigned int __u32;\ntypedef unsigned long long __u64;\n#endif\n';
-const IOCTL = `#ifndef _UAPI_ASM_GENERIC_IOCTL_H
-#define _UAPI_ASM_GENERIC_IOCTL_H
-#define _IOC_NRBITS 8
-#define _IOC_TYPEBITS 8
-#define _IOC_SIZEBITS 14
-#define _IOC_NRSHIFT 0
-#define _IOC_TYPESHIFT (_IOC_NRSHIFT + _IOC_NRBITS)
-#define _IOC_SIZESHIFT (_IOC_TYPESHIFT + _IOC_TYPEBITS)
-#define _IOC_DIRSHIFT (_IOC_SIZESHIFT + _IOC_SIZEBITS)
-#define _IOC_NONE 0U
-#define _IOC_WRITE 1U
-#define _IOC_READ 2U
-#define _IOC(dir, type, nr, size) (((dir) << _IOC_DIRSHIFT) | ((type) << _IOC_TYPESHIFT) | ((nr) << _IOC_NRSHIFT) | ((size) << _IOC_SIZESHIFT))
-#define _IO(type, nr) _IOC(_IOC_NONE, (type), (nr), 0)
-#define _IOW(type, nr, t) _IOC(_IOC_WRITE, (type), (nr), sizeof(t))
-#define _IOR(type, nr, t) _IOC(_IOC_READ, (type), (nr), sizeof(t))
-#endif
-`;
+// The usual ioctl encoding, as the abi package's generated-header tests write it (our own text).
+const IOCTL = SHARED_HEADERS['linux/ioctl.h'];
 
 /** linux/kvm.h of our little kernel: `extra` lands in the vcpu section. */
 const kvmH = (frobArg: string, extra = '') => `#ifndef _UAPI_LINUX_KVM_H
