@@ -1,7 +1,7 @@
 /**
- * Regenerates every committed spec from the synced header cache, and the typed modules over them:
+ * Regenerates every committed spec from the synced header cache:
  *   packages/abi/spec/<id>/<arch>.json     for each pinned set × arch
- *   packages/abi/src/versions/<id>/<arch>.ts, src/versions/latest.ts   (src/codegen/typescript.ts)
+ * The typed modules over them are derived at build time (src/codegen/build-versions.ts), not here.
  *
  *   npx tsx scripts/generate-all.ts           write the files
  *   npx tsx scripts/generate-all.ts --check   regenerate in memory; exit 1 listing files that differ
@@ -9,14 +9,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { emitLatestModule, emitVersionModule } from '../src/codegen/typescript.js';
 import { generateSpec, serializeSpec } from '../src/generator/index.js';
 import { cacheReady, includeRoot, pinnedSets } from '../src/headers/index.js';
 import type { Arch } from '../src/spec/types.js';
 
 export const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const SPEC_ROOT = join(PACKAGE_ROOT, 'spec');
-export const VERSIONS_ROOT = join(PACKAGE_ROOT, 'src', 'versions');
 
 export interface PlannedFile {
   /** Absolute path. */
@@ -46,26 +44,13 @@ export function missingCaches(list: Target[] = targets()): Target[] {
 
 /** The spec JSON for one target, generated from the synced cache. */
 export function generateTarget(t: Target): PlannedFile {
-  return generateTargetFiles(t)[0];
-}
-
-/** The spec JSON and its typed module for one target. */
-export function generateTargetFiles(t: Target): [spec: PlannedFile, module: PlannedFile] {
   const spec = generateSpec({ includeDirs: [includeRoot(t.id, t.arch)], arch: t.arch, kernel: t.kernel });
-  return [
-    { path: specPath(t.id, t.arch), content: serializeSpec(spec) },
-    { path: join(VERSIONS_ROOT, t.id, `${t.arch}.ts`), content: emitVersionModule(spec, t.id) },
-  ];
-}
-
-/** src/versions/latest.ts: depends only on which ids exist. */
-export function latestFile(list: Target[] = targets()): PlannedFile {
-  return { path: join(VERSIONS_ROOT, 'latest.ts'), content: emitLatestModule(list.map((t) => t.id)) };
+  return { path: specPath(t.id, t.arch), content: serializeSpec(spec) };
 }
 
 /** Every file generate-all writes. */
 export function planAll(list: Target[] = targets()): PlannedFile[] {
-  return [...list.flatMap(generateTargetFiles), latestFile(list)];
+  return list.map(generateTarget);
 }
 
 /** Planned files whose committed content differs (or that do not exist). */

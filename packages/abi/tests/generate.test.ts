@@ -27,6 +27,8 @@ function root(kvm: string, asm = '/* no arch definitions */\n'): string {
   return dir;
 }
 const gen = (kvm: string, asm?: string): Spec => generateSpec({ includeDirs: [root(kvm, asm)], arch: 'x86_64', kernel: '9.9.9' });
+/** An ioctl's encoding and fd class, without where it was defined. */
+const encoding = (io: Spec['ioctls'][string] | undefined) => io && { number: io.number, dir: io.dir, size: io.size, type: io.type, fd: io.fd };
 
 const BASIC = `
 struct kvm_regs { __u64 rax, rbx; __u32 flags; };
@@ -57,15 +59,18 @@ test('fixture pipeline: ioctls with fd, size from the layout, arch-missing types
   t.is(spec.kernel, '9.9.9');
   t.is(spec.arch, 'x86_64');
   t.deepEqual(spec.ioctls, {
-    KVM_RUN: { number: 0xae80, dir: 'none', size: 0, type: null, fd: 'vcpu' },
-    KVM_GET_REGS: { number: 0x8018ae81, dir: 'read', size: 24, type: 'struct kvm_regs', fd: 'vcpu' },
+    KVM_RUN: { number: 0xae80, dir: 'none', size: 0, type: null, fd: 'vcpu', fdSource: 'api.rst', file: 'linux/kvm.h', line: 9 },
+    KVM_GET_REGS: { number: 0x8018ae81, dir: 'read', size: 24, type: 'struct kvm_regs', fd: 'vcpu', fdSource: 'api.rst', file: 'linux/kvm.h', line: 10 },
   });
+  t.like(spec.structs.kvm_regs, { file: 'linux/kvm.h', line: 6 });
+  t.deepEqual(spec.structs.kvm_regs.layout.map((l) => [l.path, l.file, l.line]), [['rax', undefined, 6], ['rbx', undefined, 6], ['flags', undefined, 6]]);
   t.is(spec.structs.kvm_regs.size, 24);
 });
 
 test('fixture pipeline: constants with C values, enumerators, skips', (t) => {
   const spec = gen(BASIC);
   t.deepEqual(spec.constants, {
+    KVMIO: 0xae,
     KVM_API_VERSION: 12,
     KVM_HIGH_BIT: 2147483648,
     KVM_INT_SIGN: -2147483648,
@@ -78,11 +83,18 @@ test('fixture pipeline: constants with C values, enumerators, skips', (t) => {
     KVM_ENUM_A: 3,
     KVM_ENUM_B: 4,
   });
+  t.deepEqual(spec.enums, { KVM_ENUM_A: ['KVM_ENUM_A', 'KVM_ENUM_B'] }, 'an anonymous enum is named after its first member');
+  t.deepEqual(spec.locations?.constants.KVM_ENUM_B, { file: 'linux/kvm.h', line: 7 });
+  t.deepEqual(spec.locations?.constants.KVMIO, { file: 'linux/kvm.h', line: 4 });
+  t.deepEqual(spec.locations?.typedefs.__u32, { file: 'linux/types.h', line: 1 });
+  t.deepEqual(spec.diagnostics, [
+    { name: 'KVM_KERNEL_ONLY', file: 'linux/kvm.h', line: 26, reason: 'uses PAGE_SIZE, which only the kernel defines (no uapi header does)' },
+  ]);
 });
 
-test('an ioctl missing from the fd table fails generation, naming it', (t) => {
+test('an ioctl missing from the fd table and outside every kvm.h section fails generation, naming it and its line', (t) => {
   const err = t.throws(() => gen('#define KVM_FROBNICATE _IO(KVMIO, 0xff)\n'), { instanceOf: HeaderError });
-  t.regex(err?.message ?? '', /linux\/kvm\.h:5: ioctl KVM_FROBNICATE: no fd class known: add it to .*fd-table\.ts/);
+  t.regex(err?.message ?? '', /linux\/kvm\.h:5: ioctl KVM_FROBNICATE: outside every "ioctls for … fds" section .* add it to .*fd-table\.ts/);
 });
 
 test('a KVM_* integer macro that fails to evaluate is an error, not dropped', (t) => {
@@ -108,11 +120,14 @@ test('serializeSpec: sorted keys, fixed record shape, 2-space indent, trailing n
   t.true(text.endsWith('}\n'));
   t.is(text, serializeSpec(gen(BASIC)), 'byte-identical on regeneration');
   const parsed = JSON.parse(text) as Spec;
-  t.deepEqual(Object.keys(parsed), ['kernel', 'arch', 'ioctls', 'structs', 'constants', 'typedefs']);
+  t.deepEqual(Object.keys(parsed), ['kernel', 'arch', 'ioctls', 'structs', 'constants', 'enums', 'typedefs', 'locations', 'diagnostics']);
+  t.deepEqual(Object.keys(parsed.structs.kvm_regs), ['size', 'align', 'kind', 'file', 'line', 'layout']);
   const names = Object.keys(parsed.constants);
   t.deepEqual(names, [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
   t.deepEqual(Object.keys(parsed.ioctls), ['KVM_GET_REGS', 'KVM_RUN']);
-  t.deepEqual(Object.keys(parsed.ioctls.KVM_RUN), ['number', 'dir', 'size', 'type', 'fd']);
+  t.deepEqual(Object.keys(parsed.ioctls.KVM_RUN), ['number', 'dir', 'size', 'type', 'fd', 'fdSource', 'file', 'line']);
+  const bare: Spec = { kernel: '1.0', arch: 'x86_64', ioctls: {}, structs: {}, constants: {}, typedefs: {} };
+  t.deepEqual(Object.keys(JSON.parse(serializeSpec(bare))), ['kernel', 'arch', 'ioctls', 'structs', 'constants', 'typedefs'], 'optional members stay absent');
   t.regex(text, /^\{\n {2}"kernel": "9\.9\.9",\n/);
   // Insertion order of the input must not matter.
   const shuffled: Spec = { ...spec, constants: Object.fromEntries(Object.entries(spec.constants).reverse()) };
@@ -142,8 +157,10 @@ needCache('all pinned sets generate, with sane ioctls, constants and structs', (
     const spec = generateSpec({ includeDirs: [includeRoot(target.id, target.arch)], arch: target.arch, kernel: target.kernel });
     t.is(spec.kernel, target.kernel, where);
     t.regex(spec.kernel, /^\d+\.\d+\.\d+$/, where);
-    t.deepEqual(spec.ioctls.KVM_RUN, { number: 0xae80, dir: 'none', size: 0, type: null, fd: 'vcpu' }, where);
-    t.deepEqual(spec.ioctls.KVM_CREATE_VM, { number: 0xae01, dir: 'none', size: 0, type: null, fd: 'system' }, where);
+    t.deepEqual(encoding(spec.ioctls.KVM_RUN), { number: 0xae80, dir: 'none', size: 0, type: null, fd: 'vcpu' }, where);
+    t.deepEqual(encoding(spec.ioctls.KVM_CREATE_VM), { number: 0xae01, dir: 'none', size: 0, type: null, fd: 'system' }, where);
+    t.true(Object.values(spec.ioctls).every((io) => io.fdSource === 'api.rst'), `${where}: the table covers every pinned ioctl`);
+    t.is(spec.constants.KVMIO, 0xae, where);
     t.is(spec.ioctls.KVM_CREATE_VCPU?.fd, 'vm', where);
     t.is(spec.ioctls.KVM_SET_ONE_REG?.type, 'struct kvm_one_reg', where);
     t.is(spec.constants.KVM_API_VERSION, 12, where);
@@ -158,7 +175,7 @@ needCache('all pinned sets generate, with sane ioctls, constants and structs', (
       if (io.type?.startsWith('struct ')) t.is(spec.structs[io.type.slice(7)]?.size, io.size, `${where} ${name}: struct size`);
     }
     if (target.arch === 'x86_64') {
-      t.deepEqual(spec.ioctls.KVM_GET_REGS, { number: 0x8090ae81, dir: 'read', size: 144, type: 'struct kvm_regs', fd: 'vcpu' }, where);
+      t.deepEqual(encoding(spec.ioctls.KVM_GET_REGS), { number: 0x8090ae81, dir: 'read', size: 144, type: 'struct kvm_regs', fd: 'vcpu' }, where);
       t.is(spec.ioctls.KVM_GET_SREGS?.size, 312, where);
       t.false('KVM_ARM_VCPU_INIT' in spec.ioctls, `${where}: arm-only struct`);
     } else {

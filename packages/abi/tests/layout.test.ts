@@ -16,8 +16,18 @@ import { toolchain } from './probe/compile.js';
 const FIXTURES = ['bitfields.h', 'packed.h', 'anon.h', 'scalars.h'];
 const fixturePath = (name: string) => fileURLToPath(new URL(`./fixtures/layout/${name}`, import.meta.url));
 
+/** The layouts of `src`, with where things were declared (file/line, checked in generate.test.ts) left out. */
 function layoutOf(src: string, arch: Arch = 'x86_64', file = 'snippet.h'): Layouts {
-  return computeLayouts(parseTranslationUnit(tokenize(src, file)), arch, evalConstExpr);
+  const layouts = computeLayouts(parseTranslationUnit(tokenize(src, file)), arch, evalConstExpr);
+  for (const s of Object.values(layouts.structs)) {
+    delete s.file;
+    delete s.line;
+    for (const l of s.layout) {
+      delete l.file;
+      delete l.line;
+    }
+  }
+  return layouts;
 }
 
 const leaf = (s: StructSpec, path: string) => {

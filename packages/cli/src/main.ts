@@ -19,12 +19,14 @@ const HELP = `kvm-cli — a KVM VMM and the KVM ABI spec it is built on
   kvm-cli run [-k KERNEL] [-i INITRD] [-p PARAMS] [-m MEM] [-c CPUS] [--json] …   boot a VM (default: the built-in test guest)
   kvm-cli caps [--json]                                      this host's KVM API version and capabilities
   kvm-cli abi list                                           pinned spec versions and arches
-  kvm-cli abi show [VERSION] [--arch ARCH] [--json]          one spec (default: latest, x86_64)
-  kvm-cli abi generate --headers DIR --arch ARCH [--out F]   generate a spec from uapi headers
+  kvm-cli abi show [VERSION|SOURCE] [--arch ARCH] [--json]   one spec (default: latest, x86_64)
+  kvm-cli abi generate --headers DIR|TREE|git:TREE@REF --arch ARCH [--out F] [--strict]
+                                                             generate a spec from uapi headers or a Linux tree
   kvm-cli abi sync                                           download and verify the pinned kernel headers
-  kvm-cli abi diff OLD NEW [--json] [--only-breaking] [--suppressions FILE]
+  kvm-cli abi diff OLD NEW [--format text|json|junit|github] [--only-breaking] [--suppressions FILE] [--arch ARCH]
                                                              classify every difference between two specs
-  kvm-cli abi check [--json] [--baseline DIR|FILE] [--record-baseline [FILE]]
+                                                             (OLD/NEW: spec file, pinned id, include dir, Linux tree, git:TREE@REF)
+  kvm-cli abi check [--format …] [--baseline DIR|FILE] [--record-baseline [FILE]] [--against SOURCE]
                                                              the CI gate: no unsuppressed binary break
 `;
 

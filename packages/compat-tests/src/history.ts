@@ -46,7 +46,9 @@ export function pairReport(p: VersionPair, suppressions = repoSuppressions()): D
   return buildReport(p.old, p.new, suppressions);
 }
 
-const layoutKey = (s: { size: number; align: number; kind: string; layout: unknown }) => JSON.stringify([s.size, s.align, s.kind, s.layout]);
+/** The layout facts of a struct: where its members are declared (file/line) moves with every header edit and is no layout change. */
+const layoutKey = (s: { size: number; align: number; kind: string; layout: Array<{ file?: string; line?: number }> }) =>
+  JSON.stringify([s.size, s.align, s.kind, s.layout.map(({ file: _file, line: _line, ...facts }) => facts)]);
 
 /** Structs present in both versions whose layout changed. */
 export function changedStructs(p: VersionPair): StructPair[] {

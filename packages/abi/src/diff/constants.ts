@@ -17,6 +17,17 @@ export function isLimit(name: string): boolean {
   return !IDENTIFIER_FAMILY.test(name) && name.split('_').some((w) => LIMIT_WORDS.has(w));
 }
 
+/** A mask of valid bits/flags a tool tests values against (KVM_X86_DISABLE_VALID_EXITS, KVM_DIRTY_GFN_F_MASK). */
+export function isMask(name: string): boolean {
+  const words = name.split('_');
+  return words.includes('VALID') || words.at(-1) === 'MASK' || words.at(-1) === 'MASKS';
+}
+
+/** Every old bit still set and at least one more: old values stay valid, so old tools keep working. */
+function gainedBits(o: bigint | string, n: bigint | string): boolean {
+  return typeof o === 'bigint' && typeof n === 'bigint' && o >= 0n && n >= 0n && (o & n) === o && n !== o;
+}
+
 export function compareConstants(old: Spec, neu: Spec): Change[] {
   const out: Change[] = [];
   for (const [name, ov] of Object.entries(old.constants)) {
@@ -28,7 +39,8 @@ export function compareConstants(old: Spec, neu: Spec): Change[] {
     const n = constantValue(neu.constants[name]);
     if (o === n) continue;
     const grew = typeof o === 'bigint' && typeof n === 'bigint' && n > o;
-    out.push(change(grew && isLimit(name) ? 'limit-grown' : 'constant-value-changed', 'constant', name, `${name} ${ov} -> ${neu.constants[name]}`));
+    const rule = grew && isLimit(name) ? 'limit-grown' : isMask(name) && gainedBits(o, n) ? 'mask-grown' : 'constant-value-changed';
+    out.push(change(rule, 'constant', name, `${name} ${ov} -> ${neu.constants[name]}`));
   }
   const families = new Families(old);
   for (const [name, nv] of Object.entries(neu.constants)) {

@@ -71,10 +71,20 @@ export function compareMembers(name: string, o: StructSpec, n: StructSpec, old: 
       out.push(change('reserved-resized', 'member', item(ol), `${describe(ol)} is gone; its bytes went to new members`));
       continue;
     }
-    const twin = fresh.find((nl) => !renameTargets.has(nl) && !isReserved(nl) && same(ol, nl));
+    const unioned = isFlex(ol) && o.size === n.size ? flexUnion(ol, fresh, renameTargets) : [];
+    if (unioned.length > 0) {
+      for (const nl of unioned) renameTargets.add(nl);
+      out.push(change('flex-array-unioned', 'member', item(ol),
+        `${describe(ol)} is now a union of flexible arrays at the same offset: ${unioned.map((nl) => `${name}.${nl.path}`).join(', ')}`));
+      continue;
+    }
+    // An anonymous struct/union that got a name moves x to name.x; prefer that twin over any other.
+    const candidates = fresh.filter((nl) => !renameTargets.has(nl) && !isReserved(nl) && same(ol, nl));
+    const twin = candidates.find((nl) => nl.path.endsWith(`.${ol.path}`)) ?? candidates[0];
     if (twin) {
       renameTargets.add(twin);
-      out.push(change('member-renamed', 'member', item(ol), `${name}.${ol.path} is now ${name}.${twin.path}`));
+      const named = twin.path.endsWith(`.${ol.path}`);
+      out.push(change(named ? 'anonymous-member-named' : 'member-renamed', 'member', item(ol), `${name}.${ol.path} is now ${name}.${twin.path}`));
     } else {
       out.push(change('member-removed', 'member', item(ol), `${describe(ol)} is gone`));
     }
@@ -82,12 +92,22 @@ export function compareMembers(name: string, o: StructSpec, n: StructSpec, old: 
 
   const free = fresh.length > 0 ? freeBits(o) : new Uint8Array(0);
   const oldEnd = o.size * 8;
-  const kept = n.layout.filter((l) => oldByPath.has(l.path));
+  // A renamed member still occupies its bytes: a new member overlapping it is a union alternative.
+  const kept = n.layout.filter((l) => oldByPath.has(l.path) || renameTargets.has(l));
   for (const nl of fresh) {
     if (renameTargets.has(nl)) continue;
     out.push(classifyAdded(item(nl), nl, kept, free, oldEnd, describe(nl)));
   }
   return out;
+}
+
+/**
+ * `__u8 data[0]` replaced by `union { struct a vmx[0]; struct b svm[0]; } data`: every new leaf
+ * under `data.` is a flexible array at the old offset. Returns those leaves, or [] when it is not that.
+ */
+function flexUnion(ol: LayoutLeaf, fresh: LayoutLeaf[], taken: Set<LayoutLeaf>): LayoutLeaf[] {
+  const under = fresh.filter((nl) => !taken.has(nl) && nl.path.startsWith(`${ol.path}.`));
+  return under.length > 0 && under.every((nl) => isFlex(nl) && nl.offset === ol.offset) ? under : [];
 }
 
 function classifyAdded(item: string, nl: LayoutLeaf, kept: LayoutLeaf[], free: Uint8Array, oldEnd: number, what: string): Change {

@@ -1,5 +1,6 @@
 import type { Spec } from '../spec/types.js';
 import { diffSpecs, exitBits } from './diff.js';
+import { withLocations } from './locate.js';
 import { describeSuppression, type Suppressed, type Suppression, SuppressionSet } from './suppressions.js';
 import type { Change, SpecLabel } from './types.js';
 
@@ -16,7 +17,7 @@ export interface DiffReport {
 }
 
 export function buildReport(old: { spec: Spec; label: SpecLabel }, neu: { spec: Spec; label: SpecLabel }, suppressions: SuppressionSet): DiffReport {
-  const all = diffSpecs(old.spec, neu.spec);
+  const all = withLocations(diffSpecs(old.spec, neu.spec), old.spec, neu.spec);
   const { kept, suppressed } = suppressions.apply(all, old.label, neu.label);
   return {
     old: old.label,

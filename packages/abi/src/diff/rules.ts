@@ -36,6 +36,7 @@ export const RULES: readonly Rule[] = [
   { id: 'constant-removed', kind: 'constant', breaks: S, summary: 'a constant (macro or enumerator) disappeared', hint: `${KEEP_OLD}; ${SUPPRESS}` },
   { id: 'constant-value-changed', kind: 'constant', breaks: B, summary: "a constant's value changed", hint: 'constants are ABI: never change a value, add a new name' },
   { id: 'limit-grown', kind: 'constant', breaks: OK, summary: 'a *_MAX / *_NUM / *_NR style limit grew', hint: '' },
+  { id: 'mask-grown', kind: 'constant', breaks: OK, summary: 'a mask of valid bits (*_VALID_* / *_MASK) gained bits and kept all the old ones', hint: '' },
   // structs
   { id: 'struct-added', kind: 'struct', breaks: OK, summary: 'a new struct or union', hint: '' },
   { id: 'struct-removed', kind: 'struct', breaks: S, summary: 'a struct or union disappeared', hint: `${KEEP_OLD}; ${SUPPRESS}` },
@@ -52,6 +53,8 @@ export const RULES: readonly Rule[] = [
   { id: 'member-added-in-place', kind: 'member', breaks: B, summary: 'a member added over bytes an old member used', hint: 'carve new members out of reserved bytes only' },
   { id: 'flex-array-added', kind: 'member', breaks: OK, summary: 'a flexible array member added at the end', hint: '' },
   { id: 'member-removed', kind: 'member', breaks: BS, summary: 'a member disappeared', hint: `${KEEP_OLD}; rename it to reserved/pad only when the kernel ignores those bytes` },
+  { id: 'anonymous-member-named', kind: 'member', breaks: S, summary: 'an anonymous struct/union got a name: x became name.x at the same offset, size and type', hint: 'keep the old spelling working (the anonymous union can stay, with the named one inside it)' },
+  { id: 'flex-array-unioned', kind: 'member', breaks: S, summary: 'a flexible array became a union of flexible arrays at the same offset, the struct size unchanged', hint: 'keep the old member name as one of the union alternatives' },
   { id: 'member-renamed', kind: 'member', breaks: S, summary: 'a member disappeared and one of the same offset, size and type appeared', hint: 'keep the old name (an anonymous union can hold both)' },
   { id: 'member-retyped', kind: 'member', breaks: B, summary: "a member's type changed, same offset and size", hint: 'keep the type; add a union member with the new type' },
   { id: 'member-type-spelling-changed', kind: 'member', breaks: OK, summary: "a member's type is spelled differently but resolves to the same C type", hint: '' },

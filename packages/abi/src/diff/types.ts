@@ -19,6 +19,9 @@ export interface Change {
   breaks: Category[];
   /** One human line: what changed, with the old and new values. */
   detail: string;
+  /** The header line of the item (in the new spec; in the old one for what is gone), when the spec records it. */
+  file?: string;
+  line?: number;
 }
 
 /** Which spec a side of a diff came from; `id` is the pinned series ("6.12", "7.2+local"). */

@@ -1,26 +1,36 @@
 import { evalConstExpr, ExprError, type ExprContext } from './expr.js';
 import { withoutLoc } from './ioctl.js';
 import type { MacroTable } from './preprocess.js';
-import { HeaderError } from './tokens.js';
+import { HeaderError, type SourceLoc } from './tokens.js';
 
-/** Macros that name a KVM constant. `__KVM_*` ones count only when integer-valued. */
-export const CONSTANT_NAME = /^(__)?KVM_/;
+/** Macros that name a KVM constant (KVMIO, the ioctl magic, among them). `__KVM_*` ones count only when integer-valued. */
+export const CONSTANT_NAME = /^(__)?KVM_|^KVMIO$/;
 
 /**
  * Identifiers some uapi macros use although no uapi header defines them: they only exist inside
- * the kernel (PAGE_SIZE, SZ_64K) or in a header the uapi file forgot to include (__GENMASK in
- * 6.12's arm64 asm/kvm.h). A C program using such a macro does not compile, so it is not part of
- * the userspace ABI and is left out. Any other unknown identifier fails generation: it usually
- * means an enumerator or macro went missing, and dropping the constant would hide that.
+ * the kernel (BIT(), GENMASK(), PAGE_SIZE, SZ_64K: Linux 6.4–6.8's x86 asm/kvm.h defined
+ * KVM_PMU_EVENT_FLAG_MASKED_EVENTS as BIT(0)) or in a header the uapi file forgot to include
+ * (__GENMASK in 6.12's arm64 asm/kvm.h). A C program using such a macro does not compile, so it is
+ * not part of the userspace ABI: it is left out and recorded as a diagnostic. Any other unknown
+ * identifier fails generation: it usually means an enumerator or macro went missing, and
+ * dropping the constant would hide that.
  */
-const KERNEL_ONLY_IDENTIFIERS = /^(PAGE_SIZE|PAGE_SHIFT|SZ_[0-9]+[KMG]?|__GENMASK|__GENMASK_ULL)$/;
+const KERNEL_ONLY_IDENTIFIERS = /^(BIT|BIT_ULL|BIT_MASK|GENMASK|GENMASK_ULL|__GENMASK|__GENMASK_ULL|PAGE_SIZE|PAGE_SHIFT|SZ_[0-9]+[KMG]?)$/;
+
+/** A macro left out because it needs a kernel-only identifier. */
+export interface LeftOut {
+  name: string;
+  loc: SourceLoc;
+  reason: string;
+}
 
 /**
  * Every object-like KVM_* macro (minus `exclude`, i.e. the ioctls) that is an integer constant
  * expression, evaluated with C semantics. Not-integer macros (types, strings, empty flags,
- * statements) are skipped; an integer expression that fails to evaluate is a HeaderError.
+ * statements) are skipped; kernel-only ones go to `leftOut`; an integer expression that fails to
+ * evaluate is a HeaderError.
  */
-export function macroConstants(macros: MacroTable, exclude: ReadonlySet<string>, ctx: ExprContext): Map<string, bigint> {
+export function macroConstants(macros: MacroTable, exclude: ReadonlySet<string>, ctx: ExprContext, leftOut: LeftOut[] = []): Map<string, bigint> {
   const out = new Map<string, bigint>();
   for (const { name, loc } of macros.objectLike()) {
     if (!CONSTANT_NAME.test(name) || exclude.has(name)) continue;
@@ -35,7 +45,10 @@ export function macroConstants(macros: MacroTable, exclude: ReadonlySet<string>,
       if (err instanceof ExprError && err.kind === 'unresolved') {
         const ident = /unknown identifier '([^']+)'|call of '([^']+)'/.exec(err.message);
         const id = ident?.[1] ?? ident?.[2];
-        if (id !== undefined && KERNEL_ONLY_IDENTIFIERS.test(id)) continue;
+        if (id !== undefined && KERNEL_ONLY_IDENTIFIERS.test(id)) {
+          leftOut.push({ name, loc, reason: `uses ${id}, which only the kernel defines (no uapi header does)` });
+          continue;
+        }
       }
       // Anything else (a sizeof the layout cannot answer, division by zero, an unknown name).
       throw new HeaderError(loc, `#define ${name}`, withoutLoc(err));

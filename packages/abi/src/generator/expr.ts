@@ -4,6 +4,8 @@ import { HeaderError, type SourceLoc, type Token } from './tokens.js';
 export interface IntType {
   bits: 8 | 16 | 32 | 64;
   unsigned: boolean;
+  /** `_Bool`: a conversion to it yields 0 or 1 (C11 6.3.1.2), not the low 8 bits. */
+  bool?: boolean;
 }
 
 export interface ExprContext {
@@ -11,6 +13,11 @@ export interface ExprContext {
   alignof?(typeTokens: Token[]): bigint;
   /** The value of an identifier (enumerator), or undefined when it names nothing known. */
   ident?(name: string): bigint | undefined;
+  /**
+   * The C type of an enumerator: int when its value fits, else its enum's own type (a GCC
+   * extension). Without the hook, the first of int/unsigned/long/unsigned long that holds it.
+   */
+  identType?(name: string): IntType | undefined;
   isTypeName?(tokens: Token[]): boolean;
   /** Width and signedness of an integer type named by typedef, for casts; optional refinement. */
   castType?(typeTokens: Token[]): IntType | undefined;
@@ -73,6 +80,20 @@ const TYPE_KEYWORDS = new Set([
 function wrap(v: bigint, t: IntType): bigint {
   return t.unsigned ? BigInt.asUintN(t.bits, v) : BigInt.asIntN(t.bits, v);
 }
+
+/** A cast's value: truncation to the target width, except that `_Bool` tests against zero. */
+function convert(v: bigint, t: IntType): bigint {
+  return t.bool ? (v !== 0n ? 1n : 0n) : wrap(v, t);
+}
+
+/**
+ * Statement keywords: a macro body starting with one (`do { … } while (0)`) is a statement, not an
+ * expression, so it is skipped like any other non-integer macro.
+ */
+const STATEMENT_KEYWORDS = new Set(['do', 'while', 'for', 'if', 'else', 'switch', 'return', 'goto', 'break', 'continue', 'case', 'default']);
+
+/** Bytes per element of a string literal with this encoding prefix (LP64 Linux: wchar_t is 4 bytes). */
+const STRING_UNIT: Record<string, number> = { '': 1, u8: 1, u: 2, U: 4, L: 4 };
 
 function fits(v: bigint, t: IntType): boolean {
   return wrap(v, t) === v;
@@ -262,7 +283,8 @@ class Evaluator {
             if (this.isPunct('{')) this.fail(t, 'not-integer', 'compound literal');
             const target = this.castTarget(inner, t);
             const a = this.unary(live);
-            return this.val(wrap(a.v, target), this.promote(target));
+            // The result keeps the narrow type: `sizeof((__u8)1)` is 1. Arithmetic promotes it later.
+            return { v: convert(a.v, target), t: target };
           }
           this.i++;
           const v = this.comma(live);
@@ -316,13 +338,14 @@ class Evaluator {
 
   private castTarget(inner: Token[], at: Token): IntType {
     if (inner.some((x) => x.text === '*')) return ULONG;
+    if (inner.some((x) => x.text === '[' || x.text === '(')) this.fail(at, 'not-integer', `cast to '${inner.map((x) => x.text).join(' ')}'`);
     const words = inner.map((x) => x.text).filter((w) => w !== 'const' && w !== 'volatile' && w !== '__const' && w !== '__volatile__');
     const fromHook = this.ctx.castType?.(inner);
     if (fromHook) return fromHook;
     const builtin = builtinType(words);
     if (builtin) return builtin;
     if (words.length === 1 && words[0] in KNOWN_TYPEDEFS) return KNOWN_TYPEDEFS[words[0]];
-    if (words[0] === 'enum') return INT;
+    // Without layout hooks an enum's underlying type is unknown: guessing int would give wrong values.
     return this.fail(at, 'invalid', `cannot cast to '${words.join(' ')}': not a known integer type`);
   }
 
@@ -338,10 +361,46 @@ class Evaluator {
         return { v: live ? this.typeSize(inner, isSizeof, kw) : 0n, t: ULONG };
       }
     }
-    // `sizeof expr`: only the type of the operand matters, so it is parsed but not evaluated.
+    const literal = this.stringOperand();
+    if (literal !== undefined) {
+      if (!isSizeof) this.fail(kw, 'invalid', `${kw.text} of a string literal`);
+      return { v: literal, t: ULONG };
+    }
+    // `sizeof expr`: only the type of the operand matters, so it is parsed but not evaluated. The
+    // type is not promoted: `sizeof((__u8)1)` is 1 and `sizeof('a')` is 4 because 'a' is an int.
     const operand = this.unary(false);
-    const size = BigInt(this.promote(operand.t).bits / 8);
+    const size = BigInt(operand.t.bits / 8);
     return { v: size, t: ULONG };
+  }
+
+  /**
+   * `sizeof "ab"` / `sizeof("a" "b")`: the array size of the (concatenated) literal, terminator
+   * included. Consumes the operand and returns its size, or returns undefined and consumes nothing.
+   */
+  private stringOperand(): bigint | undefined {
+    let j = this.i;
+    let parens = 0;
+    while (this.isPunct('(', j)) {
+      parens++;
+      j++;
+    }
+    const strings: Token[] = [];
+    while (this.toks[j]?.kind === 'string') strings.push(this.toks[j++]);
+    if (strings.length === 0) return undefined;
+    for (let k = 0; k < parens; k++, j++) if (!this.isPunct(')', j)) return undefined;
+    let unit = 1;
+    let chars = 0;
+    for (const s of strings) {
+      const m = /^(u8|u|U|L)?"(.*)"$/s.exec(s.text);
+      if (!m) this.fail(s, 'invalid', `bad string literal ${s.text}`);
+      if (m[1] !== undefined && m[1] !== 'u8') unit = Math.max(unit, STRING_UNIT[m[1]]);
+      chars += literalChars(m[2], s, (tok, msg) => this.fail(tok, 'invalid', msg));
+    }
+    if (unit > 1 && strings.some((s) => /[^\x00-\x7f]/.test(s.text))) {
+      this.fail(strings[0], 'invalid', 'sizeof of a wide string literal with non-ASCII characters');
+    }
+    this.i = j;
+    return BigInt((chars + 1) * unit);
   }
 
   private typeSize(inner: Token[], isSizeof: boolean, kw: Token): bigint {
@@ -368,6 +427,7 @@ class Evaluator {
       return { v: 0n, t: LONG };
     }
     if (TYPE_KEYWORDS.has(t.text)) this.fail(t, 'not-integer', `type '${t.text}' where a value is expected`);
+    if (STATEMENT_KEYWORDS.has(t.text)) this.fail(t, 'not-integer', `statement keyword '${t.text}'`);
     // A function-like macro would have been expanded already: this calls something undefined.
     if (this.isPunct('(')) this.fail(t, 'unresolved', `call of '${t.text}', which is not a macro`);
     const v = this.ctx.ident?.(t.text);
@@ -375,6 +435,8 @@ class Evaluator {
       if (this.ctx.isTypeName?.([t])) this.fail(t, 'not-integer', `type '${t.text}' where a value is expected`);
       this.fail(t, 'unresolved', `unknown identifier '${t.text}'`);
     }
+    const known = this.ctx.identType?.(t.text);
+    if (known) return { v, t: known };
     // Enumerators are int unless their value needs a wider type (a GCC extension).
     for (const ty of [INT, UINT, LONG, ULONG]) if (fits(v, ty)) return { v, t: ty };
     return this.fail(t, 'invalid', `value of '${t.text}' does not fit 64 bits`);
@@ -444,9 +506,26 @@ export function builtinType(words: string[]): IntType | undefined {
     } else return undefined;
   }
   if (unsigned && signedSeen) return undefined;
-  if (base === '_Bool') return { bits: 8, unsigned: true };
+  if (base === '_Bool') return longs || unsigned || signedSeen ? undefined : { bits: 8, unsigned: true, bool: true };
   if (base === 'char') return longs ? undefined : { bits: 8, unsigned };
   if (base === 'short') return longs ? undefined : { bits: 16, unsigned };
   if (longs > 2) return undefined;
   return longs > 0 ? { bits: 64, unsigned } : { bits: 32, unsigned };
+}
+
+/** Characters (after escape decoding) in the body of a string literal. */
+function literalChars(body: string, tok: Token, fail: (tok: Token, msg: string) => never): number {
+  let n = 0;
+  for (let k = 0; k < body.length; n++) {
+    if (body[k] !== '\\') {
+      k++;
+      continue;
+    }
+    const rest = body.slice(k + 1);
+    const m = /^([0-7]{1,3}|x[0-9a-fA-F]+|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|['"?\\abfnrtve])/.exec(rest);
+    if (!m) fail(tok, `unknown escape in ${tok.text}`);
+    if (m[1][0] === 'u' || m[1][0] === 'U') fail(tok, `universal character name in ${tok.text}`);
+    k += 1 + m[1].length;
+  }
+  return n;
 }

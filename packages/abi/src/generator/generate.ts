@@ -1,14 +1,16 @@
+import { relative, resolve, sep } from 'node:path';
 import { plainCharSigned } from '../spec/arch.js';
-import type { Arch, IoctlSpec, LayoutLeaf, Spec, StructSpec } from '../spec/types.js';
-import { constantValue, CONSTANT_NAME, macroConstants } from './constants.js';
-import { builtinType, evalConstExpr, type ExprContext, type IntType } from './expr.js';
+import type { Arch, Diagnostic, FdSource, IoctlSpec, LayoutLeaf, SourceLocation, Spec, StructSpec } from '../spec/types.js';
+import { constantValue, CONSTANT_NAME, macroConstants, type LeftOut } from './constants.js';
+import { evalConstExpr, type ExprContext } from './expr.js';
+import { fdSections, sectionAt } from './fd-sections.js';
 import { ioctlFd } from './fd-table.js';
 import { IoctlDecoder } from './ioctl.js';
 import { computeLayouts } from './layout.js';
 import { parseTranslationUnit, startsTypeName } from './parser.js';
 import { predefinedMacros } from './predefined.js';
 import { preprocess, type PreprocessResult } from './preprocess.js';
-import { HeaderError, type Token } from './tokens.js';
+import { HeaderError, type SourceLoc } from './tokens.js';
 
 export interface GenerateOptions {
   /** Include roots searched in order; together they must resolve <linux/kvm.h> and <asm/kvm.h>. */
@@ -16,6 +18,12 @@ export interface GenerateOptions {
   arch: Arch;
   /** Recorded verbatim as the spec's `kernel`. */
   kernel: string;
+  /** A macro left out for a kernel-only helper (a diagnostic) fails generation instead. */
+  strict?: boolean;
+  /** Receives one line per warning: each diagnostic, each fd class taken from a header section. */
+  warn?: (line: string) => void;
+  /** How a header's absolute path is recorded; default: relative to the include dir holding it. */
+  displayPath?: (path: string) => string;
 }
 
 /** The header every spec is generated from; it includes asm/kvm.h and the generic headers. */
@@ -25,25 +33,38 @@ export const ENTRY_HEADER = 'linux/kvm.h';
  * ioctls (kept so their numbers are never reused): neither ioctls nor constants in the spec.
  */
 const IOCTL_NAME = /^KVM_/;
-const QUALIFIERS = new Set(['const', 'volatile', '__const', '__volatile__', '__extension__']);
 
 export function generateSpec(opts: GenerateOptions): Spec {
   const pp = preprocess({ entry: [ENTRY_HEADER], includeDirs: opts.includeDirs, predefined: predefinedMacros(opts.arch) });
-  return specFrom(pp, opts.arch, opts.kernel);
+  const display = opts.displayPath ?? relativeToIncludeDir(opts.includeDirs);
+  return specFrom(pp, opts, display);
 }
 
-function specFrom(pp: PreprocessResult, arch: Arch, kernel: string): Spec {
+/** `path` relative to the first include dir that holds it ("linux/kvm.h"), so specs name no machine paths. */
+export function relativeToIncludeDir(includeDirs: string[]): (path: string) => string {
+  const dirs = includeDirs.map((d) => resolve(d));
+  return (path) => {
+    const dir = dirs.find((d) => path.startsWith(d + sep));
+    return dir === undefined ? path : relative(dir, path).split(sep).join('/');
+  };
+}
+
+function specFrom(pp: PreprocessResult, opts: GenerateOptions, display: (path: string) => string): Spec {
+  const { arch, kernel } = opts;
+  const warn = opts.warn ?? (() => {});
   const tu = parseTranslationUnit(pp.tokens);
   const layout = computeLayouts(tu, arch, evalConstExpr);
-  const enums = layout.enumConstants;
+  const enumValues = layout.enumConstants;
   const ctx: ExprContext = {
     sizeof: (t) => layout.sizeofType(t),
     alignof: (t) => layout.alignofType(t),
-    ident: (name) => (Object.hasOwn(enums, name) ? enums[name] : undefined),
+    ident: (name) => (Object.hasOwn(enumValues, name) ? enumValues[name] : undefined),
+    identType: (name) => layout.identType(name),
     isTypeName: (t) => startsTypeName(t, tu),
-    castType: (t) => castType(t, layout.typedefs),
+    castType: (t) => layout.castType(t),
     charUnsigned: !plainCharSigned(arch),
   };
+  const where = (loc: SourceLoc) => `${display(loc.file)}:${loc.line}`;
 
   const decoder = new IoctlDecoder(pp.macros, ctx);
   const ioctls: Record<string, IoctlSpec> = {};
@@ -54,33 +75,88 @@ function specFrom(pp: PreprocessResult, arch: Arch, kernel: string): Spec {
     const m = type === null ? null : /^(struct|union) (\w+)$/.exec(type);
     return m === null || Object.hasOwn(layout.structs, m[2]);
   };
+  const kvmHeader = pp.files[0];
+  const sections = kvmHeader === undefined ? [] : fdSections(kvmHeader);
   for (const { name, loc } of pp.macros.objectLike()) {
     if (!CONSTANT_NAME.test(name)) continue;
     const d = decoder.decode(name, available);
     if (d === undefined) continue;
     notConstants.add(name);
     if (!('ioctl' in d) || !IOCTL_NAME.test(name)) continue;
-    const fd = ioctlFd(name);
+    let fd = ioctlFd(name);
+    let fdSource: FdSource = 'api.rst';
     if (fd === undefined) {
-      throw new HeaderError(loc, `ioctl ${name}`, 'no fd class known: add it to packages/abi/src/generator/fd-table.ts (see Documentation/virt/kvm/api.rst)');
+      const section = loc.file === kvmHeader ? sectionAt(sections, loc.line) : undefined;
+      if (section === undefined) {
+        throw new HeaderError(loc, `ioctl ${name}`,
+          'outside every "ioctls for … fds" section of linux/kvm.h and not in the fd table: add it to packages/abi/src/generator/fd-table.ts (see Documentation/virt/kvm/api.rst)');
+      }
+      fd = section.fd;
+      fdSource = 'header-section';
+      warn(`${where(loc)}: warning: ioctl ${name}: fd class '${fd}' from the linux/kvm.h section at line ${section.line} (no fd-table.ts entry)`);
     }
-    ioctls[name] = { ...d.ioctl, fd };
+    ioctls[name] = { ...d.ioctl, fd, fdSource, file: display(loc.file), line: loc.line };
   }
 
+  const leftOut: LeftOut[] = [];
   const constants: Record<string, number | string> = {};
-  for (const [name, v] of macroConstants(pp.macros, notConstants, ctx)) constants[name] = constantValue(v);
-  for (const [name, v] of Object.entries(enums)) {
-    if (CONSTANT_NAME.test(name) && !notConstants.has(name)) constants[name] = constantValue(v);
+  const constantLocs: Record<string, SourceLocation> = {};
+  for (const [name, v] of macroConstants(pp.macros, notConstants, ctx, leftOut)) {
+    constants[name] = constantValue(v);
+    constantLocs[name] = location(pp.macros.get(name)!.loc, display);
+  }
+  for (const [name, v] of Object.entries(enumValues)) {
+    if (CONSTANT_NAME.test(name) && !notConstants.has(name)) {
+      constants[name] = constantValue(v);
+      constantLocs[name] = location(layout.enumeratorLocs[name], display);
+    }
+  }
+  const diagnostics: Diagnostic[] = [];
+  for (const l of leftOut) {
+    if (opts.strict) throw new HeaderError(l.loc, `#define ${l.name}`, `${l.reason} (an error with --strict)`);
+    warn(`${where(l.loc)}: warning: #define ${l.name} left out: ${l.reason}`);
+    diagnostics.push({ name: l.name, ...location(l.loc, display), reason: l.reason });
   }
 
-  return { kernel, arch, ioctls, structs: layout.structs, constants, typedefs: layout.typedefs };
+  const enums: Record<string, string[]> = {};
+  for (const e of layout.enums) {
+    const members = e.members.filter((m) => Object.hasOwn(constants, m));
+    if (members.length > 0 && !Object.hasOwn(enums, e.name)) enums[e.name] = members;
+  }
+  const typedefLocs: Record<string, SourceLocation> = {};
+  for (const [name, loc] of Object.entries(layout.typedefLocs)) typedefLocs[name] = location(loc, display);
+
+  return {
+    kernel,
+    arch,
+    ioctls,
+    structs: relativeStructs(layout.structs, display),
+    constants,
+    typedefs: layout.typedefs,
+    enums,
+    locations: { constants: constantLocs, typedefs: typedefLocs },
+    diagnostics,
+  };
 }
 
-/** The integer type a typedef name stands for, for casts such as `(__u64)1`. */
-function castType(tokens: Token[], typedefs: Record<string, string>): IntType | undefined {
-  const words = tokens.filter((t) => !QUALIFIERS.has(t.text)).map((t) => t.text);
-  if (words.length !== 1 || !Object.hasOwn(typedefs, words[0])) return undefined;
-  return builtinType(typedefs[words[0]].split(/\s+/));
+function location(loc: SourceLoc, display: (path: string) => string): SourceLocation {
+  return { file: display(loc.file), line: loc.line };
+}
+
+/** Struct and leaf files made relative; a leaf keeps `file` only where it differs from its struct's. */
+function relativeStructs(structs: Record<string, StructSpec>, display: (path: string) => string): Record<string, StructSpec> {
+  const out: Record<string, StructSpec> = {};
+  for (const [name, s] of Object.entries(structs)) {
+    const file = s.file === undefined ? undefined : display(s.file);
+    const layout = s.layout.map((l) => {
+      if (l.file === undefined) return l;
+      const leafFile = display(l.file);
+      const { file: _abs, ...rest } = l;
+      return leafFile === file ? rest : { ...rest, file: leafFile };
+    });
+    out[name] = { ...s, file, layout };
+  }
+  return out;
 }
 
 /**
@@ -92,15 +168,25 @@ export function serializeSpec(spec: Spec): string {
   const canonical = {
     kernel: spec.kernel,
     arch: spec.arch,
-    ioctls: sortedRecord(spec.ioctls, (i: IoctlSpec) => ({ number: i.number, dir: i.dir, size: i.size, type: i.type, fd: i.fd })),
-    structs: sortedRecord(spec.structs, (s: StructSpec) => ({ size: s.size, align: s.align, kind: s.kind, layout: s.layout.map(leaf) })),
+    ioctls: sortedRecord(spec.ioctls, (i: IoctlSpec) => ({
+      number: i.number, dir: i.dir, size: i.size, type: i.type, fd: i.fd, fdSource: i.fdSource, file: i.file, line: i.line,
+    })),
+    structs: sortedRecord(spec.structs, (s: StructSpec) => ({ size: s.size, align: s.align, kind: s.kind, file: s.file, line: s.line, layout: s.layout.map(leaf) })),
     constants: sortedRecord(spec.constants, (v) => v),
+    enums: spec.enums && sortedRecord(spec.enums, (v) => v),
     typedefs: sortedRecord(spec.typedefs, (v) => v),
+    locations: spec.locations && {
+      constants: sortedRecord(spec.locations.constants, (l: SourceLocation) => ({ file: l.file, line: l.line })),
+      typedefs: sortedRecord(spec.locations.typedefs, (l: SourceLocation) => ({ file: l.file, line: l.line })),
+    },
+    diagnostics: spec.diagnostics && [...spec.diagnostics]
+      .sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)))
+      .map((d) => ({ name: d.name, file: d.file, line: d.line, reason: d.reason })),
   };
   return JSON.stringify(canonical, null, 2) + '\n';
 }
 
-const LEAF_KEYS = ['path', 'offset', 'size', 'type', 'count', 'dims', 'bitOffset', 'bitWidth'];
+const LEAF_KEYS = ['path', 'offset', 'size', 'type', 'count', 'dims', 'bitOffset', 'bitWidth', 'file', 'line'];
 
 /** A leaf with its keys in a fixed order; members added to LayoutLeaf later follow, sorted, rather than vanish. */
 function leaf(l: LayoutLeaf): LayoutLeaf {

@@ -20,6 +20,8 @@ const STOP_AT_HELPERS: ReadonlySet<string> = new Set(['_IO', '_IOR', '_IOW', '_I
 export class IoctlDecoder {
   private readonly magic: bigint | undefined;
   private readonly dirs: Array<[bigint, IoctlDir]>;
+  /** _IOC_SIZEBITS (14 on the three arches): a larger argument would spill into the direction bits. */
+  private readonly sizeBits: bigint | undefined;
 
   constructor(
     private readonly macros: MacroTable,
@@ -31,6 +33,7 @@ export class IoctlDecoder {
     const none = v('_IOC_NONE');
     const read = v('_IOC_READ');
     const write = v('_IOC_WRITE');
+    this.sizeBits = v('_IOC_SIZEBITS');
     this.dirs = [];
     if (none !== undefined) this.dirs.push([none, 'none']);
     if (read !== undefined && write !== undefined) {
@@ -71,6 +74,10 @@ export class IoctlDecoder {
     if (dir === undefined) throw new HeaderError(loc, `ioctl ${name}`, `direction ${dirVal} is not one of _IOC_NONE/_IOC_READ/_IOC_WRITE`);
     const size = this.evalTokens(sizeArg, loc, name);
     if (type === null && size !== 0n) throw new HeaderError(loc, `ioctl ${name}`, `size ${size} but no argument type`);
+    if (this.sizeBits !== undefined && size >= 1n << this.sizeBits) {
+      throw new HeaderError(loc, `ioctl ${name}`,
+        `argument size ${size} does not fit the ${this.sizeBits}-bit _IOC_SIZE field: it overflows into the direction bits`);
+    }
     return { ioctl: { number: Number(number), dir, size: Number(size), type } };
   }
 

@@ -24,11 +24,19 @@ import { HeaderError, type SourceLoc, type Token } from './tokens.js';
 export type EvalExpr = (tokens: Token[], ctx?: ExprContext) => bigint;
 
 export interface Layouts {
+  /** Struct `file`/`line` and leaf `file` are absolute paths here; the generator makes them relative. */
   structs: Record<string, StructSpec>;
   typedefs: Record<string, string>;
   enumConstants: Record<string, bigint>;
+  /** Every enum with enumerators, in source order: its tag, or its first enumerator when anonymous. */
+  enums: Array<{ name: string; members: string[]; loc: SourceLoc }>;
+  enumeratorLocs: Record<string, SourceLoc>;
+  typedefLocs: Record<string, SourceLoc>;
   sizeofType(typeTokens: Token[]): bigint;
   alignofType(typeTokens: Token[]): bigint;
+  /** The integer type a cast names (a base type, enum, pointer, or typedef of one), as C converts to it. */
+  castType(typeTokens: Token[]): IntType | undefined;
+  identType(name: string): IntType | undefined;
 }
 
 interface BaseInfo {
@@ -120,6 +128,9 @@ class LayoutEngine {
   private readonly inProgress = new Set<RecordDecl>();
   private readonly enums = new Map<EnumDecl, EnumLayout>();
   private readonly enumConstants: Record<string, bigint> = {};
+  private readonly enumTypes: Record<string, IntType> = {};
+  private readonly enumList: Layouts['enums'] = [];
+  private readonly enumeratorLocs: Record<string, SourceLoc> = {};
   /** Typedefs in force so far: a later one is not visible to earlier declarations. */
   private readonly typedefsSeen = new Map<string, TypedefDecl>();
   private readonly typedefSizes = new Map<TypedefDecl, SizeAlign>();
@@ -135,6 +146,7 @@ class LayoutEngine {
       sizeof: (tokens) => BigInt(this.sizeAlign(this.typeName(tokens), tokens[0]?.loc ?? unknownLoc, 'sizeof').size),
       alignof: (tokens) => BigInt(this.sizeAlign(this.typeName(tokens), tokens[0]?.loc ?? unknownLoc, 'alignof').align),
       ident: (name) => (Object.hasOwn(this.enumConstants, name) ? this.enumConstants[name] : undefined),
+      identType: (name) => (Object.hasOwn(this.enumTypes, name) ? this.enumTypes[name] : undefined),
       isTypeName: (tokens) => startsTypeName(tokens, tu),
       castType: (tokens) => this.intType(this.typeName(tokens)),
     };
@@ -152,7 +164,7 @@ class LayoutEngine {
           break;
         case 'record': {
           const layout = this.layoutRecord(d.decl);
-          if (d.decl.tag !== undefined) this.emit(d.decl.tag, d.decl.kind, layout, structs);
+          if (d.decl.tag !== undefined) this.emit(d.decl.tag, d.decl, layout, structs);
           break;
         }
         case 'staticAssert':
@@ -165,29 +177,39 @@ class LayoutEngine {
       }
     }
     const typedefs: Record<string, string> = {};
-    for (const [name, td] of this.tu.typedefs) typedefs[name] = typeToString(this.resolveDeep(td.type));
+    const typedefLocs: Record<string, SourceLoc> = {};
+    for (const [name, td] of this.tu.typedefs) {
+      typedefs[name] = typeToString(this.resolveDeep(td.type));
+      typedefLocs[name] = td.loc;
+    }
     return {
       structs,
       typedefs,
       enumConstants: this.enumConstants,
+      enums: this.enumList,
+      enumeratorLocs: this.enumeratorLocs,
+      typedefLocs,
       sizeofType: (tokens) => this.ctx.sizeof!(tokens),
       alignofType: (tokens) => this.ctx.alignof!(tokens),
+      castType: (tokens) => this.ctx.castType!(tokens),
+      identType: (name) => this.ctx.identType!(name),
     };
   }
 
   // ---- spec output ----
 
-  private emit(key: string, kind: 'struct' | 'union', layout: RecordLayout, structs: Record<string, StructSpec>): void {
+  private emit(key: string, decl: RecordDecl, layout: RecordLayout, structs: Record<string, StructSpec>): void {
     const leaves = layout.leaves.map((leaf): LayoutLeaf => {
       const { anonElem, ...out } = leaf;
       if (anonElem) {
         const name = `${key}.${leaf.path}`;
-        this.emit(name, anonElem.kind, this.records.get(anonElem)!, structs);
+        this.emit(name, anonElem, this.records.get(anonElem)!, structs);
         out.type = `${anonElem.kind} ${name}`;
       }
       return out;
     });
-    structs[key] = { size: layout.size, align: layout.align, kind, layout: leaves };
+    const at = decl.defLoc ?? decl.loc;
+    structs[key] = { size: layout.size, align: layout.align, kind: decl.kind, layout: leaves, file: at.file, line: at.line };
   }
 
   // ---- types ----
@@ -293,6 +315,7 @@ class LayoutEngine {
       if (!info || info.float || info.size > 8) return undefined;
       size = info.size;
       signed = info.signed;
+      if (t.name === '_Bool') return { bits: 8, unsigned: true, bool: true };
     } else if (t.kind === 'enum') {
       const e = this.enums.get(t.decl);
       if (!e) return undefined;
@@ -339,6 +362,17 @@ class LayoutEngine {
     const underlying = enumUnderlying(min, max, decl.attrs.packed);
     if (!underlying) throw new HeaderError(decl.defLoc ?? decl.loc, `enum ${decl.tag ?? '<anonymous>'}`, 'values do not fit in 64 bits');
     const info = baseInfo(underlying, this.arch)!;
+    // Once the enum is complete, an enumerator that fits int is an int; any other has the enum's type.
+    const own: IntType = { bits: (info.size * 8) as IntType['bits'], unsigned: !info.signed };
+    const members = decl.enumerators ?? [];
+    for (const e of members) {
+      const v = this.enumConstants[e.name];
+      this.enumTypes[e.name] = v >= -0x80000000n && v <= 0x7fffffffn ? { bits: 32, unsigned: false } : own;
+      this.enumeratorLocs[e.name] ??= e.loc;
+    }
+    if (members.length > 0) {
+      this.enumList.push({ name: decl.tag ?? members[0].name, members: members.map((e) => e.name), loc: decl.defLoc ?? decl.loc });
+    }
     let align = info.align;
     if (decl.attrs.aligned.length) align = Math.max(align, this.userAlign(decl.attrs.aligned));
     this.enums.set(decl, { size: info.size, align, underlying });
@@ -408,14 +442,19 @@ class LayoutEngine {
     const alignBits = align * 8;
     if (width === 0) {
       if (m.name !== undefined) throw new HeaderError(m.loc, `bitfield ${where}`, 'named bitfield has zero width');
-      // GCC moves to the declared type's boundary even in packed records.
-      return { end: alignUp(bitpos, alignBits), recordAlign: unnamedBitfieldsAlign(this.arch) ? align : 1 };
+      // GCC moves to the declared type's boundary (or a larger aligned(N)) even in packed records.
+      return { end: alignUp(bitpos, Math.max(alignBits, user * 8)), recordAlign: unnamedBitfieldsAlign(this.arch) ? align : 1 };
     }
-    let start = bitpos;
-    if (!packed && excessUnitSpan(start, width, alignBits, unitBits)) start = alignUp(start, alignBits);
-    if (user) start = alignUp(start, user * 8);
-    const typeAlign = m.name !== undefined || unnamedBitfieldsAlign(this.arch) ? (packed ? 1 : align) : 1;
-    const recordAlign = Math.max(typeAlign, user);
+    // GCC (layout_decl) lays a bitfield of exactly 8/16/32/64 bits that sits on a boundary of its
+    // width out as an ordinary integer of that width: the type's own (possibly raised) alignment
+    // then does not move it, and the width's alignment counts for the record.
+    const modeBits = [8, 16, 32, 64].includes(width) && !(packed && width > 8) && bitpos % width === 0 ? width : 0;
+    let start = user ? alignUp(bitpos, user * 8) : bitpos;
+    if (!modeBits && !packed && excessUnitSpan(start, width, alignBits, unitBits)) start = alignUp(start, alignBits);
+    // Only named bitfields give the record alignment (unless the psABI says unnamed ones do too):
+    // neither the type's nor an aligned(N) on an unnamed field counts on x86_64 and RISC-V.
+    const counts = m.name !== undefined || unnamedBitfieldsAlign(this.arch);
+    const recordAlign = counts ? Math.max(packed ? 1 : align, user, modeBits / 8) : 1;
     if (m.name === undefined) return { end: start + width, recordAlign };
     const unitOffset = Math.floor(start / unitBits) * size;
     const bitOffset = start - unitOffset * 8;
@@ -423,7 +462,7 @@ class LayoutEngine {
       throw new HeaderError(m.loc, `bitfield ${where}`,
         `packed bitfield at bit ${start} straddles its ${size}-byte storage unit, which the spec format cannot express`);
     }
-    const leaf: Leaf = { path: m.name, offset: unitOffset, size, type: this.scalarTypeString(m, where), bitOffset, bitWidth: width };
+    const leaf: Leaf = { path: m.name, offset: unitOffset, size, type: this.scalarTypeString(m, where), bitOffset, bitWidth: width, ...at(m.loc) };
     return { end: start + width, recordAlign, leaf };
   }
 
@@ -466,7 +505,7 @@ class LayoutEngine {
       }
       const count = dims.reduce((a, b) => a * b, 1);
       const { size } = this.sizeAlign(elem, m.loc, `member ${m.name}`);
-      const leaf: Leaf = { path: m.name, offset, size, type: '', count };
+      const leaf: Leaf = { path: m.name, offset, size, type: '', count, ...at(m.loc) };
       if (dims.length > 1) leaf.dims = dims;
       if (r.kind === 'record') {
         if (r.decl.tag !== undefined) leaf.type = `${r.decl.kind} ${r.decl.tag}`;
@@ -478,11 +517,14 @@ class LayoutEngine {
       return;
     }
     const { size } = this.sizeAlign(m.type, m.loc, `member ${m.name}`);
-    out.push({ path: m.name, offset, size, type: this.scalarTypeString(m, where) });
+    out.push({ path: m.name, offset, size, type: this.scalarTypeString(m, where), ...at(m.loc) });
   }
 }
 
 const unknownLoc: SourceLoc = { file: '<type name>', line: 0 };
+
+/** Where a leaf was declared (file absolute until the generator makes it relative). */
+const at = (loc: SourceLoc): { file: string; line: number } => ({ file: loc.file, line: loc.line });
 
 function recordName(decl: RecordDecl): string {
   return `${decl.kind} ${decl.tag ?? `<anonymous at ${(decl.defLoc ?? decl.loc).file}:${(decl.defLoc ?? decl.loc).line}>`}`;

@@ -440,6 +440,7 @@ class Parser {
         const r = w === 'enum' ? this.enumSpecifier() : this.recordSpecifier(w);
         named = r.type;
         defined = r.defined;
+        if (r.declAttrs) mergeAttrs(attrs, r.declAttrs);
       } else if (!named && words.length === 0 && Object.hasOwn(BUILTIN_TYPEDEFS, w)) {
         this.pos++;
         named = { kind: 'base', name: BUILTIN_TYPEDEFS[w] };
@@ -514,7 +515,13 @@ class Parser {
     }
   }
 
-  private recordSpecifier(kw: 'struct' | 'union'): { type: CType; defined?: RecordDecl } {
+  /**
+   * `declAttrs`: attributes written after the tag of a reference without a body
+   * (`struct tag __attribute__((aligned(16))) m;`), which GCC applies to the declared member or
+   * object, not to the type. Attributes before the tag of such a reference, and on a forward
+   * declaration (`struct __attribute__((packed)) tag;`), GCC ignores.
+   */
+  private recordSpecifier(kw: 'struct' | 'union'): { type: CType; defined?: RecordDecl; declAttrs?: Attributes } {
     const kwTok = this.next(kw);
     const attrs = this.attributes();
     let tag: string | undefined;
@@ -524,8 +531,9 @@ class Parser {
       tag = t.text;
       tagLoc = t.loc;
     }
-    mergeAttrs(attrs, this.attributes());
+    const afterTag = this.attributes();
     const hasBody = this.is('{');
+    if (hasBody) mergeAttrs(attrs, afterTag);
     if (!tag && !hasBody) this.fail(this.loc(), `${kw} specifier`, `expected a tag or '{' after '${kw}'`);
 
     let decl: RecordDecl;
@@ -539,10 +547,7 @@ class Parser {
       decl = { kind: kw, tag, attrs: noAttrs(), loc: tagLoc };
       if (tag !== undefined && this.register) this.tu.tags.set(tag, decl);
     }
-    if (!hasBody) {
-      if (attrs.packed || attrs.aligned.length) mergeAttrs(decl.attrs, attrs);
-      return { type: { kind: 'record', decl } };
-    }
+    if (!hasBody) return { type: { kind: 'record', decl }, declAttrs: afterTag };
     if (!this.register) this.fail(this.loc(), `${kw} definition`, 'a type definition inside a type name is not supported');
     if (decl.members) {
       this.fail(tagLoc, `${kw} ${tag}`, `redefinition (first defined at ${decl.defLoc!.file}:${decl.defLoc!.line})`);
@@ -625,7 +630,8 @@ class Parser {
     }
   }
 
-  private enumSpecifier(): { type: CType; defined?: EnumDecl } {
+  /** Attributes around the tag follow the rules of recordSpecifier. */
+  private enumSpecifier(): { type: CType; defined?: EnumDecl; declAttrs?: Attributes } {
     const kwTok = this.next('enum');
     const attrs = this.attributes();
     let tag: string | undefined;
@@ -635,9 +641,11 @@ class Parser {
       tag = t.text;
       tagLoc = t.loc;
     }
-    mergeAttrs(attrs, this.attributes());
-    if (this.is(':')) this.fail(this.loc(), 'enum with fixed underlying type', 'not supported');
+    const afterTag = this.attributes();
+    // `enum tag : 3;` is an unnamed bitfield; only `enum tag : type {` is C23's fixed underlying type.
+    if (this.is(':') && this.fixedUnderlyingType()) this.fail(this.loc(), 'enum with fixed underlying type', 'not supported');
     const hasBody = this.is('{');
+    if (hasBody) mergeAttrs(attrs, afterTag);
     if (!tag && !hasBody) this.fail(this.loc(), 'enum specifier', `expected a tag or '{' after 'enum'`);
     let decl: EnumDecl;
     const existing = tag !== undefined ? this.tu.tags.get(tag) : undefined;
@@ -648,7 +656,7 @@ class Parser {
       decl = { tag, attrs: noAttrs(), loc: tagLoc };
       if (tag !== undefined && this.register) this.tu.tags.set(tag, decl);
     }
-    if (!hasBody) return { type: { kind: 'enum', decl } };
+    if (!hasBody) return { type: { kind: 'enum', decl }, declAttrs: afterTag };
     if (!this.register) this.fail(this.loc(), 'enum definition', 'a type definition inside a type name is not supported');
     if (decl.enumerators) this.fail(tagLoc, `enum ${tag}`, `redefinition (first defined at ${decl.defLoc!.file}:${decl.defLoc!.line})`);
     const bodyLoc = this.next('{').loc;
@@ -686,6 +694,20 @@ class Parser {
     decl.defLoc = tagLoc;
     this.tu.decls.push({ kind: 'enum', decl });
     return { type: { kind: 'enum', decl }, defined: decl };
+  }
+
+  /** At ':' after an enum tag: does a '{' follow before the declaration ends? */
+  private fixedUnderlyingType(): boolean {
+    let depth = 0;
+    for (let k = 1; this.peek(k); k++) {
+      const t = this.peek(k)!;
+      if (t.kind !== 'punct') continue;
+      if (t.text === '(') depth++;
+      else if (t.text === ')') depth--;
+      else if (depth === 0 && t.text === '{') return true;
+      else if (depth === 0 && (t.text === ';' || t.text === ',' || t.text === '}')) return false;
+    }
+    return false;
   }
 
   // ---- declarators ----

@@ -8,12 +8,15 @@
 import type { z as Z } from 'zod';
 import { zod } from '../runtime/lazy-zod.js';
 import type { Spec } from './types.js';
-import { ARCHES } from './types.js';
+import { ARCHES, FD_SOURCES, type FdSource } from './types.js';
 
 function buildSpecSchemas(z: typeof Z) {
   const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a C identifier');
   const byteCount = z.number().int().min(0);
   const elementCount = z.number().int().min(0);
+  const headerFile = z.string().min(1).describe('Header path relative to the include root (or the Linux tree)');
+  const headerLine = z.number().int().min(1).describe('1-based line in that header');
+  const SourceLocationSchema = z.strictObject({ file: headerFile, line: headerLine });
 
   const IoctlSpecSchema = z.strictObject({
     number: z.number().int().min(0).max(0xffff_ffff).describe('The full 32-bit request number'),
@@ -21,6 +24,10 @@ function buildSpecSchemas(z: typeof Z) {
     size: byteCount.max(0x3fff).describe('_IOC_SIZE: sizeof the argument type, 0 for _IO'),
     type: z.string().min(1).nullable().describe('The C argument type as written in the macro, null for _IO'),
     fd: z.enum(['system', 'vm', 'vcpu', 'device']),
+    fdSource: z.enum(FD_SOURCES as [FdSource, ...FdSource[]]).optional()
+      .describe('api.rst: from the reviewed fd table; header-section: from the linux/kvm.h section the ioctl is defined in'),
+    file: headerFile.optional(),
+    line: headerLine.optional(),
   });
 
   const LayoutLeafSchema = z.strictObject({
@@ -35,12 +42,16 @@ function buildSpecSchemas(z: typeof Z) {
     dims: z.array(z.number().int().min(0)).min(2).optional().describe('Only for multi-dimensional arrays: each extent, outermost first; count is their product'),
     bitOffset: z.number().int().min(0).optional().describe('Bitfield LSB position inside the storage unit'),
     bitWidth: z.number().int().min(1).optional(),
+    file: headerFile.optional().describe("Only where it differs from the struct's file"),
+    line: headerLine.optional(),
   });
 
   const StructSpecSchema = z.strictObject({
     size: byteCount,
     align: z.number().int().min(1),
     kind: z.enum(['struct', 'union']),
+    file: headerFile.optional(),
+    line: headerLine.optional(),
     layout: z.array(LayoutLeafSchema),
   });
 
@@ -58,6 +69,14 @@ function buildSpecSchemas(z: typeof Z) {
         z.union([z.number().int(), z.string().regex(/^-?\d+$/, 'expected a decimal integer string')]),
       ),
       typedefs: z.record(identifier, z.string().min(1)),
+      enums: z.record(identifier, z.array(identifier).min(1)).optional()
+        .describe('C enums with members in constants: tag (first enumerator when anonymous) -> members'),
+      locations: z.strictObject({
+        constants: z.record(identifier, SourceLocationSchema),
+        typedefs: z.record(identifier, SourceLocationSchema),
+      }).optional().describe('Where each constant and typedef is defined'),
+      diagnostics: z.array(z.strictObject({ name: identifier, file: headerFile, line: headerLine, reason: z.string().min(1) })).optional()
+        .describe('Macros left out of constants because they need a kernel-only helper (BIT, GENMASK, PAGE_SIZE)'),
     })
     .describe('One generated KVM userspace ABI spec (packages/abi/spec/<series>/<arch>.json)');
 

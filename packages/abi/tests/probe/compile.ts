@@ -39,12 +39,12 @@ export function toolchain(arch: Arch): Toolchain | { missing: string } {
  * Compiles `source` against exactly `includeRoot` (no system headers, no __KERNEL__) into an object
  * file and returns the bytes of the probe section.
  */
-export function compileProbe(tc: Toolchain, includeRoot: string, source: string, workDir: string): Buffer {
+export function compileProbe(tc: Toolchain, includeRoot: string | string[], source: string, workDir: string): Buffer {
   const c = join(workDir, 'probe.c');
   const obj = join(workDir, 'probe.o');
   const bin = join(workDir, 'probe.bin');
   writeFileSync(c, source);
-  const r = spawnSync(tc.cc, ['-std=gnu11', '-nostdinc', '-I', includeRoot, '-w', '-O0', '-c', c, '-o', obj], { encoding: 'utf8' });
+  const r = spawnSync(tc.cc, ['-std=gnu11', '-nostdinc', ...[includeRoot].flat().flatMap((d) => ['-I', d]), '-w', '-O0', '-c', c, '-o', obj], { encoding: 'utf8' });
   if (r.status !== 0) {
     const errors = (r.stderr || r.error?.message || '').split('\n').filter((l) => /error/.test(l)).slice(0, 20);
     throw new Error(`${tc.cc} could not compile the probe (${c}):\n${errors.join('\n')}`);

@@ -112,8 +112,18 @@ function structItems(spec: Spec, key: string, s: StructSpec, values: ValueItem[]
 }
 
 export function buildProbe(spec: Spec, includes: string[] = ['linux/kvm.h']): Probe {
+  return buildProbeMany([spec], includes);
+}
+
+/** One translation unit checking several specs at once (their names must not collide): one compiler run for all. */
+export function buildProbeMany(specs: Spec[], includes: string[]): Probe {
   const values: ValueItem[] = [];
   const bitfields: BitfieldItem[] = [];
+  for (const spec of specs) specItems(spec, values, bitfields);
+  return { source: render(includes, values, bitfields), values, bitfields };
+}
+
+function specItems(spec: Spec, values: ValueItem[], bitfields: BitfieldItem[]): void {
   for (const [key, s] of Object.entries(spec.structs)) structItems(spec, key, s, values, bitfields);
   for (const [name, io] of Object.entries(spec.ioctls)) {
     values.push({ label: `${name} number`, expr: `(${name})`, expected: BigInt(io.number), category: 'ioctl' });
@@ -131,7 +141,6 @@ export function buildProbe(spec: Spec, includes: string[] = ['linux/kvm.h']): Pr
   for (const [name, value] of Object.entries(spec.constants)) {
     values.push({ label: name, expr: `(${name})`, expected: cInt(value), category: 'constant' });
   }
-  return { source: render(includes, values, bitfields), values, bitfields };
 }
 
 function render(includes: string[], values: ValueItem[], bitfields: BitfieldItem[]): string {

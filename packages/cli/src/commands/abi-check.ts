@@ -1,21 +1,34 @@
 import { execFileSync } from 'node:child_process';
 import {
   AbiInputError,
+  annotation,
+  buildReport,
+  changeAnnotation,
   defaultRoot,
   describeSuppression,
   EXIT,
+  formatJunit,
+  historyByArch,
+  loadSuppressions,
   readSpecDir,
   RECORDED_BASELINE_PATH,
+  rule,
   runCheck,
+  SUPPRESSIONS_PATH,
+  SuppressionSet,
   type CheckResult,
   type DiffReport,
   writeRecordedBaseline,
 } from '@kvm-ts/abi/diff';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from '../args.js';
 import { CliError, UsageError } from '../errors.js';
+import { archOption, formatOption, loadSource, SOURCES_HELP } from './abi-source.js';
 
-const USAGE = 'kvm-cli abi check [--root DIR] [--baseline DIR|FILE] [--suppressions FILE] [--json] [--record-baseline [FILE]]';
+const USAGE =
+  'kvm-cli abi check [--root DIR] [--baseline DIR|FILE] [--suppressions FILE] [--format text|json|junit|github] [--json] ' +
+  `[--record-baseline [FILE]] [--against SOURCE [--arch ARCH] [--strict]]  (SOURCE: ${SOURCES_HELP})`;
 
 /**
  * The CI gate. Regenerates nothing: the specs in the working tree against the baseline (git merge-base
@@ -30,14 +43,23 @@ export async function check(argv: string[]): Promise<number> {
       baseline: { type: 'string' },
       suppressions: { type: 'string' },
       json: { type: 'boolean' },
+      format: { type: 'string' },
       'record-baseline': { type: 'boolean' },
+      against: { type: 'string' },
+      arch: { type: 'string' },
+      strict: { type: 'boolean' },
     },
     USAGE,
   );
+  const format = formatOption(values, USAGE);
   if (positionals.length > 1 || (positionals.length === 1 && !values['record-baseline'])) {
     throw new UsageError(`unexpected argument '${positionals[0]}' (usage: ${USAGE})`);
   }
   const root = resolve(typeof values.root === 'string' ? values.root : defaultRoot());
+  if (typeof values.against === 'string') {
+    if (values.baseline || values['record-baseline']) throw new UsageError(`--against replaces the baseline: it cannot go with --baseline or --record-baseline (usage: ${USAGE})`);
+    return against(root, values.against, archOption(values.arch, USAGE), values.strict === true, values.suppressions as string | undefined, format);
+  }
   try {
     if (values['record-baseline']) return record(root, positionals[0] ?? join(root, RECORDED_BASELINE_PATH));
     const result = runCheck({
@@ -45,7 +67,7 @@ export async function check(argv: string[]): Promise<number> {
       baseline: values.baseline as string | undefined,
       suppressions: values.suppressions as string | undefined,
     });
-    process.stdout.write(values.json ? `${JSON.stringify(toJson(result), null, 2)}\n` : toText(result));
+    process.stdout.write(render(result, format));
     return result.exit;
   } catch (err) {
     if (err instanceof AbiInputError) throw new CliError(err.message, EXIT.ERROR);
@@ -66,6 +88,62 @@ function record(root: string, path: string): number {
   writeRecordedBaseline(path, specs, from);
   process.stdout.write(`abi check: recorded ${specs.size} spec(s) as the baseline in ${path}\n`);
   return EXIT.OK;
+}
+
+function render(r: CheckResult, format: 'text' | 'json' | 'junit' | 'github'): string {
+  switch (format) {
+    case 'json':
+      return `${JSON.stringify(toJson(r), null, 2)}\n`;
+    case 'github':
+      return toGithub(r);
+    case 'junit':
+      // SOURCE-only breaks never fail the gate, so they are skipped testcases, not failures.
+      return formatJunit([...(r.baseline?.reports ?? []), ...r.history], { name: 'kvm-cli abi check', failOn: ['BINARY'] });
+    case 'text':
+      return toText(r);
+  }
+}
+
+/**
+ * `--against SOURCE`: the gate for a kernel patch. The newest pinned spec of SOURCE's arch against
+ * SOURCE (a Linux tree, a git ref, headers, a spec file), with the reviewed suppressions; exit 8 on
+ * an unsuppressed BINARY break. Stale suppressions are not reported: they belong to the pinned history.
+ */
+async function against(root: string, source: string, arch: ReturnType<typeof archOption>, strict: boolean, suppressionPath: string | undefined,
+  format: 'text' | 'json' | 'junit' | 'github'): Promise<number> {
+  const neu = await loadSource(source, { arch, strict });
+  const pinned = historyByArch(readSpecDir(join(root, 'packages/abi/spec'))).get(neu.spec.arch)?.filter((e) => !e.id.includes('+')).at(-1);
+  if (!pinned) throw new CliError(`abi check: no pinned ${neu.spec.arch} spec under ${join(root, 'packages/abi/spec')} to check ${source} against`, EXIT.ERROR);
+  const path = suppressionPath ?? join(root, SUPPRESSIONS_PATH);
+  let suppressions: SuppressionSet;
+  try {
+    suppressions = new SuppressionSet(existsSync(path) || suppressionPath ? loadSuppressions(path) : undefined);
+  } catch (err) {
+    throw new CliError(err instanceof Error ? err.message : String(err), EXIT.ERROR);
+  }
+  const report = buildReport(pinned, neu, suppressions);
+  const failures = report.changes.filter((c) => c.breaks.includes('BINARY')).map((change) => ({ report, change, hint: rule(change.rule).hint }));
+  const warnings = report.changes.filter((c) => !c.breaks.includes('BINARY') && c.breaks.includes('SOURCE')).map((change) => ({ report, change, hint: '' }));
+  const result: CheckResult = {
+    baseline: { source: `${pinned.label.source} (newest pinned ${neu.spec.arch} spec)`, reports: [report], missing: [] },
+    history: [],
+    failures,
+    warnings,
+    stale: [],
+    exit: failures.length > 0 ? EXIT.BINARY : EXIT.OK,
+  };
+  process.stdout.write(render(result, format));
+  return result.exit;
+}
+
+/** Annotations: BINARY failures are errors, SOURCE-only warnings warnings, gate problems errors without a file. */
+function toGithub(r: CheckResult): string {
+  const lines: string[] = [];
+  for (const key of r.baseline?.missing ?? []) lines.push(annotation('error', 'missing spec', `spec ${key} is in the baseline but not in the working tree: pinned specs are never deleted`));
+  for (const w of r.warnings) lines.push(changeAnnotation(w.change, w.report, 'warning'));
+  for (const f of r.failures) lines.push(changeAnnotation({ ...f.change, detail: `${f.change.detail}; fix: ${f.hint}` }, f.report, 'error'));
+  for (const s of r.stale) lines.push(annotation('error', 'stale suppression', `${describeSuppression(s)} matches no change any more; remove it`));
+  return lines.map((l) => `${l}\n`).join('');
 }
 
 const pair = (r: DiffReport) => `${r.old.id}/${r.old.arch} -> ${r.new.id}/${r.new.arch}`;

@@ -1,47 +1,61 @@
-import {
-  AbiInputError,
-  buildReport,
-  EXIT,
-  formatReportText,
-  formatStaleText,
-  loadSpecRef,
-  loadSuppressions,
-  reportJson,
-  SuppressionSet,
-} from '@kvm-ts/abi/diff';
+import { buildReport, EXIT, formatGithub, formatJunit, formatReportText, formatStaleText, loadSuppressions, reportJson, SuppressionSet } from '@kvm-ts/abi/diff';
 import { parse } from '../args.js';
 import { CliError, UsageError } from '../errors.js';
+import { archOption, formatOption, loadSource, SOURCES_HELP } from './abi-source.js';
 
-const USAGE = 'kvm-cli abi diff OLD NEW [--json] [--only-breaking] [--suppressions FILE]  (OLD/NEW: a spec file or a pinned id like 6.1/x86_64)';
+const USAGE =
+  'kvm-cli abi diff OLD NEW [--format text|json|junit|github] [--json] [--only-breaking] [--suppressions FILE] [--arch ARCH] [--strict]' +
+  `  (OLD/NEW: ${SOURCES_HELP})`;
 
 /**
- * Exit status is abidiff's bitmask: 0 identical/compatible, 4 SOURCE, 8 BINARY, 12 both; 1 error, 2 usage.
- * Suppressed changes never set a bit; a stale suppression is reported but does not change the verdict.
+ * Exit status is abidiff's bitmask: 0 identical/compatible, 4 SOURCE, 8 BINARY, 12 both; 1 error, 2 usage
+ * (a source that names nothing usable included). Suppressed changes never set a bit; a stale
+ * suppression is reported but does not change the verdict. The format changes nothing but the output.
  */
 export async function diff(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { json: { type: 'boolean' }, 'only-breaking': { type: 'boolean' }, suppressions: { type: 'string' } },
+    {
+      json: { type: 'boolean' },
+      format: { type: 'string' },
+      'only-breaking': { type: 'boolean' },
+      suppressions: { type: 'string' },
+      arch: { type: 'string' },
+      strict: { type: 'boolean' },
+    },
     USAGE,
   );
   if (positionals.length !== 2) throw new UsageError(`expected OLD and NEW, got ${positionals.length} argument(s) (usage: ${USAGE})`);
+  const format = formatOption(values, USAGE);
+  const arch = archOption(values.arch, USAGE);
+  const strict = values.strict === true;
+  const old = await loadSource(positionals[0], { arch, strict });
+  const neu = await loadSource(positionals[1], { arch, strict });
+  if (old.spec.arch !== neu.spec.arch) throw new CliError(`cannot diff ${old.spec.arch} against ${neu.spec.arch}: compare one arch at a time`);
+  let file;
   try {
-    const old = loadSpecRef(positionals[0]);
-    const neu = loadSpecRef(positionals[1]);
-    if (old.spec.arch !== neu.spec.arch) throw new CliError(`cannot diff ${old.spec.arch} against ${neu.spec.arch}: compare one arch at a time`);
-    const file = typeof values.suppressions === 'string' ? loadSuppressions(values.suppressions) : undefined;
-    const suppressions = new SuppressionSet(file);
-    const report = buildReport(old, neu, suppressions);
-    const stale = suppressions.stale();
-    if (values.json) {
-      process.stdout.write(`${JSON.stringify({ ...(reportJson(report) as object), stale }, null, 2)}\n`);
-    } else {
-      process.stdout.write(formatReportText(report, { onlyBreaking: values['only-breaking'] === true }));
-      if (file) process.stderr.write(formatStaleText(stale, file.path));
-    }
-    return report.exit;
+    file = typeof values.suppressions === 'string' ? loadSuppressions(values.suppressions) : undefined;
   } catch (err) {
-    if (err instanceof AbiInputError) throw new CliError(err.message, EXIT.ERROR);
-    throw err;
+    throw new CliError(err instanceof Error ? err.message : String(err), EXIT.ERROR);
   }
+  const suppressions = new SuppressionSet(file);
+  const report = buildReport(old, neu, suppressions);
+  const stale = suppressions.stale();
+  if (values['only-breaking']) report.changes = report.changes.filter((c) => c.breaks.length > 0);
+  switch (format) {
+    case 'json':
+      process.stdout.write(`${JSON.stringify({ ...(reportJson(report) as object), stale }, null, 2)}\n`);
+      break;
+    case 'github':
+      process.stdout.write(formatGithub([report]));
+      break;
+    case 'junit':
+      process.stdout.write(formatJunit([report], { name: 'kvm-cli abi diff', failOn: ['BINARY', 'SOURCE'] }));
+      break;
+    case 'text':
+      process.stdout.write(formatReportText(report));
+      break;
+  }
+  if (file && format !== 'json') process.stderr.write(formatStaleText(stale, file.path));
+  return report.exit;
 }

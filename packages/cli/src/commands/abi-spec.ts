@@ -1,23 +1,12 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { ARCHES, isLocalSpecId, listSpecs, loadSpecFile, type Arch, type Spec, type SpecEntry } from '@kvm-ts/abi';
+import { isLocalSpecId, listSpecs, loadSpecFile, type Spec, type SpecEntry } from '@kvm-ts/abi';
 import { parse } from '../args.js';
 import { CliError, UsageError } from '../errors.js';
+import { archOption, loadSource, SOURCES_HELP } from './abi-source.js';
 
-const SHOW_USAGE = 'kvm-cli abi show [VERSION] [--arch ARCH] [--json]';
+const SHOW_USAGE = `kvm-cli abi show [VERSION|SOURCE] [--arch ARCH] [--json] [--strict]  (SOURCE: ${SOURCES_HELP})`;
 const LIST_USAGE = 'kvm-cli abi list';
-const GENERATE_USAGE = 'kvm-cli abi generate --headers DIR --arch ARCH [--out FILE]';
-
-/** Debian's multiarch directory, where a distro's /usr/include keeps asm/. */
-const MULTIARCH: Record<Arch, string> = { x86_64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu', riscv64: 'riscv64-linux-gnu' };
-
-function archOption(value: unknown, usage: string): Arch {
-  const arch = typeof value === 'string' ? value : 'x86_64';
-  if (!(ARCHES as readonly string[]).includes(arch)) {
-    throw new UsageError(`unknown arch '${arch}' (available: ${ARCHES.join(', ')}; usage: ${usage})`);
-  }
-  return arch as Arch;
-}
+const GENERATE_USAGE = 'kvm-cli abi generate --headers DIR|TREE|git:TREE@REF --arch ARCH [--out FILE] [--strict]';
 
 function loadSpec(entry: SpecEntry): Spec {
   try {
@@ -29,7 +18,7 @@ function loadSpec(entry: SpecEntry): Spec {
 
 /** kvm-cli abi show: one committed spec, as a readable summary or the JSON file verbatim. */
 export async function show(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { arch: { type: 'string' }, json: { type: 'boolean' } }, SHOW_USAGE);
+  const { values, positionals } = parse(argv, { arch: { type: 'string' }, json: { type: 'boolean' }, strict: { type: 'boolean' } }, SHOW_USAGE);
   if (positionals.length > 1) throw new UsageError(`too many arguments (usage: ${SHOW_USAGE})`);
   const arch = archOption(values.arch, SHOW_USAGE);
   const wanted = positionals[0] ?? 'latest';
@@ -38,6 +27,15 @@ export async function show(argv: string[]): Promise<number> {
   const entry = wanted === 'latest'
     ? forArch.filter((s) => !isLocalSpecId(s.id)).at(-1)
     : forArch.find((s) => s.id === wanted);
+  if (!entry && (wanted.startsWith('git:') || existsSync(wanted) || /^[^/]+\/(x86_64|arm64|riscv64)$/.test(wanted))) {
+    // Any other spec source: a spec file, ID/ARCH, headers, a Linux tree, a git ref.
+    const loaded = await loadSource(wanted, { arch, strict: values.strict === true });
+    if (values.json) {
+      const { serializeSpec } = await import('@kvm-ts/abi/generator');
+      process.stdout.write(serializeSpec(loaded.spec));
+    } else process.stdout.write(summary(`${loaded.label.id} from ${wanted}`, loaded.spec));
+    return 0;
+  }
   if (!entry) {
     const available = specs.length > 0 ? specs.map((s) => `${s.id}/${s.arch}`).join(', ') : 'none';
     throw new UsageError(`no committed spec for ${wanted}/${arch} (available: ${available})`);
@@ -63,36 +61,27 @@ export async function list(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** kvm-cli abi generate: a spec from any include root (a distro's /usr/include, a kernel build's usr/include). */
+/**
+ * kvm-cli abi generate: a spec from any include root (a distro's /usr/include, a kernel build's
+ * usr/include), a Linux source tree, or a git ref of one; warnings on stderr.
+ */
 export async function generate(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { headers: { type: 'string' }, arch: { type: 'string' }, out: { type: 'string' } },
+    { headers: { type: 'string' }, arch: { type: 'string' }, out: { type: 'string' }, strict: { type: 'boolean' } },
     GENERATE_USAGE,
   );
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (usage: ${GENERATE_USAGE})`);
   if (typeof values.headers !== 'string') throw new UsageError(`--headers DIR is required (usage: ${GENERATE_USAGE})`);
   if (typeof values.arch !== 'string') throw new UsageError(`--arch ARCH is required (usage: ${GENERATE_USAGE})`);
   const arch = archOption(values.arch, GENERATE_USAGE);
-  const dir = resolve(values.headers);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--headers ${values.headers}: not a directory`);
-
-  const own = [dir, join(dir, MULTIARCH[arch])].filter((d) => existsSync(d) && statSync(d).isDirectory());
-  // The KVM headers themselves must come from DIR: a fallback may only fill in generic headers.
-  for (const h of ['linux/kvm.h', 'asm/kvm.h']) {
-    if (!own.some((d) => existsSync(join(d, h)))) {
-      throw new CliError(`abi generate: ${h} not found in ${own.join(' or ')}`, 2);
-    }
+  const source = values.headers;
+  if (!source.startsWith('git:') && (!existsSync(source) || !statSync(source).isDirectory())) {
+    throw new UsageError(`--headers ${source}: not a directory`);
   }
-  const { generateSpec, serializeSpec, HeaderError } = await import('@kvm-ts/abi/generator');
-  const includeDirs = [...own, ...(await fallbackRoot(arch))];
-  let json: string;
-  try {
-    json = serializeSpec(generateSpec({ includeDirs, arch, kernel: kernelVersion(dir) }));
-  } catch (err) {
-    if (err instanceof HeaderError) throw new CliError(`abi generate: ${err.message}`);
-    throw err;
-  }
+  const loaded = await loadSource(source, { arch, strict: values.strict === true });
+  const { serializeSpec } = await import('@kvm-ts/abi/generator');
+  const json = serializeSpec(loaded.spec);
   if (typeof values.out === 'string') {
     try {
       writeFileSync(values.out, json);
@@ -101,34 +90,6 @@ export async function generate(argv: string[]): Promise<number> {
     }
   } else process.stdout.write(json);
   return 0;
-}
-
-/** The synced cache of the newest pinned set for `arch`, if present: it supplies generic headers DIR lacks. */
-async function fallbackRoot(arch: Arch): Promise<string[]> {
-  const { pinnedSets, includeRoot, cacheReady } = await import('@kvm-ts/abi/headers');
-  try {
-    const newest = pinnedSets().filter((s) => s.arches.includes(arch) && cacheReady(s.id, arch)).at(-1);
-    return newest ? [includeRoot(newest.id, arch)] : [];
-  } catch {
-    return []; // no pins file or cache (e.g. an installed package): DIR has to be complete
-  }
-}
-
-/** "6.12.107" from DIR/linux/version.h, or "unknown". */
-export function kernelVersion(dir: string): string {
-  const path = join(dir, 'linux', 'version.h');
-  if (!existsSync(path)) return 'unknown';
-  const text = readFileSync(path, 'utf8');
-  const num = (name: string): number | undefined => {
-    const m = new RegExp(`^#\\s*define\\s+${name}\\s+(\\d+)\\s*$`, 'm').exec(text);
-    return m ? Number(m[1]) : undefined;
-  };
-  // Newer headers spell the parts out; LINUX_VERSION_CODE clamps the sublevel at 255.
-  const [major, minor, sub] = [num('LINUX_VERSION_MAJOR'), num('LINUX_VERSION_PATCHLEVEL'), num('LINUX_VERSION_SUBLEVEL')];
-  if (major !== undefined && minor !== undefined && sub !== undefined) return `${major}.${minor}.${sub}`;
-  const code = num('LINUX_VERSION_CODE');
-  if (code === undefined) return 'unknown';
-  return `${code >> 16}.${(code >> 8) & 0xff}.${code & 0xff}`;
 }
 
 // ---- text output ----
