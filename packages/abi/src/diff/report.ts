@@ -34,7 +34,8 @@ export function buildReport(old: { spec: Spec; label: SpecLabel }, neu: { spec: 
   };
 }
 
-const label = (l: SpecLabel) => `${l.id}/${l.arch} (${l.kernel})`;
+// A source with no version to name it by (a tree without a Makefile) is named by what the user typed.
+const label = (l: SpecLabel) => (l.kernel === 'unknown' ? `${l.source} (${l.arch})` : `${l.id}/${l.arch} (${l.kernel})`);
 const verdict = (c: Change) => (c.breaks.length === 0 ? 'compatible' : c.breaks.join('+'));
 
 export function formatReportText(r: DiffReport, opts: { onlyBreaking?: boolean } = {}): string {
