@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { kvmOpenError } from '../src/kvm/errors.js';
 import { isSysError, native } from '../src/kvm/native.js';
+import { countedBound } from '../src/kvm/counted-arrays.js';
 
 const shim = native();
 const GiB = 1024 ** 3;
@@ -46,6 +47,45 @@ test('a buffer shorter than the size its ioctl number encodes is refused before 
   t.regex(err!.message, new RegExp(`takes ${size} bytes, the buffer holds ${size - 1}`));
   t.throws(() => shim.ioctlRaw(1_000_000, request, new DataView(new ArrayBuffer(size), 1)), { instanceOf: TypeError });
   t.is(shim.ioctlRaw(1_000_000, request, new Uint8Array(size)), -os.errno.EBADF);
+});
+
+test('a request that takes a pointer refuses a number or bigint (which the kernel would dereference)', (t) => {
+  const abi = loadAbi('latest', 'x86_64');
+  const request = abi.ioctl('KVM_GET_REGS');
+  for (const arg of [0, 0x7fff_0000, 1n << 40n, undefined]) {
+    const err = t.throws(() => shim.ioctl(1_000_000, request, arg), { instanceOf: TypeError }, String(arg));
+    t.regex(err!.message, /takes a pointer to \d+ bytes: pass a buffer, not a number/);
+  }
+  // Requests that encode no argument take integers as before (EBADF: the kernel was reached).
+  t.is(shim.ioctlRaw(1_000_000, abi.ioctl('KVM_RUN'), 0), -os.errno.EBADF);
+});
+
+test('a bigint that does not fit 64 unsigned bits is refused, not truncated', (t) => {
+  const request = loadAbi('latest', 'x86_64').ioctl('KVM_CHECK_EXTENSION');
+  for (const v of [-1n, 1n << 64n, -(1n << 70n)]) t.throws(() => shim.ioctl(1_000_000, request, v), { instanceOf: TypeError, message: /fit in 64 unsigned bits/ });
+  t.is(shim.ioctlRaw(1_000_000, request, (1n << 64n) - 1n), -os.errno.EBADF);
+});
+
+test('a counted array is checked against the count its header holds (the spec says where)', (t) => {
+  const abi = loadAbi('latest', 'x86_64');
+  const request = abi.ioctl('KVM_GET_SUPPORTED_CPUID');
+  const bound = countedBound(abi, 'KVM_GET_SUPPORTED_CPUID')!;
+  t.deepEqual(bound, [abi.field('kvm_cpuid2', 'nent').offset, 4, abi.field('kvm_cpuid2', 'entries').offset, abi.codec('kvm_cpuid_entry2').size]);
+  // nent = 200 over the 8-byte header alone: the kernel would write 200 entries past the buffer.
+  const header = new Uint8Array(8);
+  new DataView(header.buffer).setUint32(bound[0], 200, true);
+  const err = t.throws(() => shim.ioctl(1_000_000, request, header, bound), { instanceOf: TypeError });
+  t.regex(err!.message, new RegExp(`count of 200 needs ${8 + 200 * bound[3]} bytes, the buffer holds 8`));
+  const room = new Uint8Array(8 + 200 * bound[3]);
+  room.set(header);
+  t.is(shim.ioctlRaw(1_000_000, request, room, bound), -os.errno.EBADF);
+  t.throws(() => shim.ioctl(1_000_000, request, header, [7, 4, 8, 40]), { instanceOf: TypeError, message: /count lies outside/ });
+  t.is(countedBound(abi, 'KVM_GET_REGS'), undefined);
+  t.deepEqual(countedBound(abi, 'KVM_SET_MSRS')!.slice(0, 2), [abi.field('kvm_msrs', 'nmsrs').offset, 4]);
+});
+
+test('kicks use a real-time signal, leaving SIGUSR1 to its owner', (t) => {
+  t.true(shim.kickSignal >= 34 && shim.kickSignal !== os.signals.SIGUSR1, String(shim.kickSignal));
 });
 
 test('mmap checks its length and munmap detaches the buffer', (t) => {
