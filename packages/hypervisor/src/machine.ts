@@ -101,15 +101,16 @@ export class Machine {
     }
   }
 
-  start(): VmRun {
+  /** Starts the vCPUs; `timing` overrides the options' timeout (a caller whose budget began earlier). */
+  start(timing: Pick<MachineOptions, 'timeoutMs' | 'timeoutMessage'> = {}): VmRun {
     if (this.run) throw new Error('machine already started');
     this.run = VmRun.start(this.vm, {
       bus: this.bus,
       localDevices: this.localDevices,
       console: this.sink,
       log: this.opts.log,
-      timeoutMs: this.opts.timeoutMs,
-      timeoutMessage: this.opts.timeoutMessage,
+      timeoutMs: timing.timeoutMs ?? this.opts.timeoutMs,
+      timeoutMessage: timing.timeoutMessage ?? this.opts.timeoutMessage,
       startedAt: this.startedAt,
     });
     return this.run;

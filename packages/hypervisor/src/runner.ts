@@ -128,7 +128,12 @@ export class VmRun {
     this.end({ kind: 'guest-exit', exitReason: reason, status, message: reason });
   }
 
-  /** Ends the run as a timeout (status 124), e.g. when a deadline set before the run passes. */
+  /** Ends the run with status 1: something outside the guest failed (e.g. the console's stream). */
+  fail(message: string): void {
+    this.end({ kind: 'error', exitReason: 'vmm', status: 1, message });
+  }
+
+  /** Ends the run as a timeout (status 124). */
   timeout(message: string): void {
     this.end({ kind: 'timeout', exitReason: 'timeout', status: TIMEOUT_STATUS, message });
   }

@@ -155,7 +155,7 @@ test('unclaimed accesses: at most 32 lines per run, all counted, a bounded set o
   const totals = log.totals(5);
   t.like(totals, { accesses: 10_006, logged: 32, addressesAtLeast: true });
   t.true(totals.addresses <= 4096);
-  t.is(unclaimedSummaryLine(totals), `unclaimed accesses: 10006 at at least ${totals.addresses} addresses (32 logged)`);
+  t.is(unclaimedSummaryLine(totals), 'unclaimed accesses: 10006 at 4096+ addresses (32 logged)');
 });
 
 const entry = (fn: number, index: number, eax = 0): CpuidEntry => ({ function: fn, index, flags: 0, eax, ebx: 0, ecx: 0, edx: 0 });

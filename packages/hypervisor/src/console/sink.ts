@@ -91,7 +91,7 @@ export class ConsoleSink {
 
   /**
    * Waits up to `graceMs` for everything to drain; what is still held then is dropped and the
-   * stream destroyed, so a stalled reader cannot keep the process alive. True if all drained.
+   * stream destroyed (process.stdout ignores that: the caller must then exit). True if all drained.
    */
   async settle(graceMs: number): Promise<boolean> {
     if (typeof this.out === 'function' || this.stopped) return true;

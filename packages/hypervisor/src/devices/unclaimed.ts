@@ -48,5 +48,5 @@ export class UnclaimedLog {
 
 /** The one line a run ends with when unclaimed accesses went unlogged. */
 export function unclaimedSummaryLine(t: UnclaimedTotals): string {
-  return `unclaimed accesses: ${t.accesses} at ${t.addressesAtLeast ? 'at least ' : ''}${t.addresses} addresses (${t.logged} logged)`;
+  return `unclaimed accesses: ${t.accesses} at ${t.addresses}${t.addressesAtLeast ? '+' : ''} addresses (${t.logged} logged)`;
 }

@@ -228,6 +228,11 @@ function loop(bytes: Uint8Array, view: DataView, local: PioDevice[]): void {
     } else {
       ending = endingFor(reason, view);
     }
+    // A string instruction with a huge count goes from exit to exit without KVM_RUN ever returning
+    // EINTR (KVM completes the pending I/O before it looks at immediate_exit): look here too.
+    const cmd = Atomics.load(control, ch.CTL_COMMAND);
+    if (cmd === ch.CMD_STOP) break;
+    if (cmd === ch.CMD_PAUSE) park();
   }
 }
 
