@@ -167,3 +167,14 @@ slowLoad('SIGUSR1 while the kernel loads never opens the inspector', async (t) =
   t.true(wallS < 3 + 5);
   t.true(peakKiB / 1024 < RSS_MIB);
 });
+
+slowLoad('--timeout covers loading: a deadline that passes while the kernel decompresses is exit 124 before any vCPU runs', async (t) => {
+  const started = performance.now();
+  const r = spawnSync(process.execPath, [BIN, 'run', '-k', kernel!, '-m', '128M', '--timeout', '0.3', '--json'], { encoding: 'utf8', timeout: 60_000 });
+  const wallS = (performance.now() - started) / 1000;
+  t.log(`exit ${r.status}, ${wallS.toFixed(2)} s`);
+  t.is(r.status, 124, r.stderr);
+  t.is(r.stderr, 'kvm-cli: run: timed out after 0.3 s\n');
+  t.is(r.stdout, '', 'no run summary: the guest never ran');
+  t.true(wallS < 0.3 + 5);
+});

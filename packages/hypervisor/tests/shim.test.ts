@@ -1,7 +1,7 @@
 import test from 'ava';
 import { loadAbi } from '@kvm-ts/abi';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,8 @@ import { Worker } from 'node:worker_threads';
 import { kvmOpenError } from '../src/kvm/errors.js';
 import { isSysError, native } from '../src/kvm/native.js';
 import { countedBound } from '../src/kvm/counted-arrays.js';
+import { kvmMissing } from './helpers/kvm.js';
+import { testNeeding } from './helpers/prerequisite.js';
 
 const shim = native();
 const GiB = 1024 ** 3;
@@ -171,4 +173,45 @@ test('kick interrupts a blocking system call in another thread', async (t) => {
 test('kicking a thread that no longer exists reports false', (t) => {
   // pid_max is at most 2^22; tid 2^22 + 1 cannot belong to this process
   t.false(shim.kick(2 ** 22 + 1));
+});
+
+const timeTool = '/usr/bin/time';
+const probeMissing = kvmMissing ? 'skipped: /dev/kvm is absent on this host' : existsSync(timeTool) ? undefined : `no ${timeTool}`;
+testNeeding(probeMissing, 'short ioctl buffers on a real /dev/kvm are refused in a VMM-like process: exit 0, well within 15 s and 600 MiB', (t) => {
+  // KVM_GET_SUPPORTED_CPUID with nent = 200 over its 8-byte header would have the kernel write
+  // 200 entries past the buffer; a 4-byte buffer is short even of the header.
+  const system = new URL('../src/kvm/system.ts', import.meta.url).href;
+  const abiUrl = import.meta.resolve('@kvm-ts/abi');
+  const probe = `
+    const { loadAbi } = await import(${JSON.stringify(abiUrl)});
+    const { KvmSystem, kvmIoctl } = await import(${JSON.stringify(system)});
+    const { native } = await import(${JSON.stringify(new URL('../src/kvm/native.ts', import.meta.url).href)});
+    const abi = loadAbi('latest', 'x86_64');
+    const sys = KvmSystem.open(abi);
+    const header = new Uint8Array(8);
+    new DataView(header.buffer).setUint32(0, 200, true);
+    const refused = [];
+    for (const buf of [header, new Uint8Array(4)]) {
+      try { kvmIoctl(native(), abi, sys.fd, 'KVM_GET_SUPPORTED_CPUID', buf); } catch (e) { if (e instanceof TypeError) refused.push(e.message); }
+    }
+    sys.close();
+    console.log(JSON.stringify(refused));
+    process.exitCode = refused.length === 2 ? 0 : 3;`;
+  const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-ioctl-'));
+  try {
+    const stats = join(dir, 'time.txt');
+    const r = spawnSync(timeTool, ['-v', '-o', stats, process.execPath, '--import=tsx', '--conditions=kvm-ts-source', '--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 60_000 });
+    const report = readFileSync(stats, 'utf8');
+    const status = Number(/Exit status: (\d+)/.exec(report)?.[1]);
+    const wall = (/Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)/.exec(report)?.[1] ?? 'NaN').split(':').reduce((s, p) => s * 60 + Number(p), 0);
+    const rssMiB = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(report)?.[1]) / 1024;
+    t.log(`exit ${status}, ${wall.toFixed(2)} s, peak RSS ${rssMiB.toFixed(0)} MiB: ${r.stdout.trim()}`);
+    t.is(status, 0, r.stderr);
+    const [counted, short] = JSON.parse(r.stdout) as string[];
+    t.regex(counted, /count of 200 needs 8008 bytes, the buffer holds 8/);
+    t.regex(short, /takes 8 bytes, the buffer holds 4/);
+    t.true(wall < 15 && rssMiB < 600);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
