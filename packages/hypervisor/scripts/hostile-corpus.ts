@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { concat, le32, makeBzImage } from '../tests/helpers/images.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -21,48 +22,6 @@ export interface HostileImage {
   mem: string;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-function le32(v: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, v >>> 0, true);
-  return b;
-}
-
-/** A bzImage (boot protocol 2.15, 64-bit entry) around `payload`, with the given init_size. */
-export function bzImageAround(payload: Uint8Array, initSize: number): Uint8Array {
-  const setupSects = 4;
-  const kernelStart = (setupSects + 1) * 512;
-  const img = new Uint8Array(kernelStart + payload.length);
-  const dv = new DataView(img.buffer);
-  img[0x1f1] = setupSects;
-  dv.setUint16(0x1fe, 0xaa55, true);
-  img[0x200] = 0xeb;
-  img[0x201] = 0x6a;
-  dv.setUint32(0x202, 0x53726448, true); // "HdrS"
-  dv.setUint16(0x206, 0x020f, true);
-  img[0x211] = 0x01; // LOADED_HIGH
-  dv.setUint32(0x22c, 0x7fffffff, true);
-  dv.setUint32(0x230, 0x200000, true);
-  img[0x234] = 1;
-  dv.setUint16(0x236, 0x01, true); // XLF_KERNEL_64
-  dv.setUint32(0x238, 2047, true);
-  dv.setUint32(0x248, 0, true); // payload at the start of the protected-mode kernel
-  dv.setUint32(0x24c, payload.length, true);
-  dv.setBigUint64(0x258, 0x1000000n, true);
-  dv.setUint32(0x260, initSize, true);
-  img.set(payload, kernelStart);
-  return img;
-}
-
 /**
  * A zstd frame that declares a 1.875 GiB window (no content size) and carries 10,000 one-byte raw
  * blocks: a streaming decoder allocates the window and moves it per block (the 47-minute load).
@@ -73,14 +32,14 @@ export function zstdWindowBomb(): HostileImage {
   const parts: Uint8Array[] = [header];
   for (let i = 0; i < blocks; i++) parts.push(Uint8Array.of(((1 << 3) | (i === blocks - 1 ? 1 : 0)) & 0xff, 0, 0, 0x7f));
   parts.push(le32(blocks));
-  return { what: 'zstd window bomb', bytes: bzImageAround(concat(parts), 64 * MiB), mem: '2G' };
+  return { what: 'zstd window bomb', bytes: makeBzImage({ payload: concat(...parts), initSize: 64 * MiB }), mem: '2G' };
 }
 
 /** One gzip member of `bytes` zeros, repeated: gunzip decodes every member, 1 KiB in ≈ 1 MiB out. */
 function gzipRepeated(head: Uint8Array, memberZeros: number, members: number): Uint8Array {
-  const first = gzipSync(concat([head, new Uint8Array(memberZeros - head.length)]), { level: 9 });
+  const first = gzipSync(concat(head, new Uint8Array(memberZeros - head.length)), { level: 9 });
   const zeros = gzipSync(new Uint8Array(memberZeros), { level: 9 });
-  return concat([first, ...Array.from({ length: members - 1 }, () => zeros)]);
+  return concat(first, ...Array.from({ length: members - 1 }, () => zeros));
 }
 
 /**
@@ -88,13 +47,13 @@ function gzipRepeated(head: Uint8Array, memberZeros: number, members: number): U
  * decoder capped by guest RAM inflates gigabytes before noticing it is no ELF at all.
  */
 export function gzipBomb(): HostileImage {
-  return { what: 'gzip bomb', bytes: bzImageAround(gzipRepeated(new Uint8Array(0), 64 * MiB, 64), 2 * GiB - 4096), mem: '8G' };
+  return { what: 'gzip bomb', bytes: makeBzImage({ payload: gzipRepeated(new Uint8Array(0), 64 * MiB, 64), initSize: 2 * GiB - 4096 }), mem: '8G' };
 }
 
 /** The same, starting with an ELF magic: only the size budget stops it. */
 export function gzipElfBomb(): HostileImage {
   const magic = Uint8Array.of(0x7f, 0x45, 0x4c, 0x46, 2, 1, 1);
-  return { what: 'gzip bomb behind an ELF magic', bytes: bzImageAround(gzipRepeated(magic, 64 * MiB, 64), 2 * GiB - 4096), mem: '8G' };
+  return { what: 'gzip bomb behind an ELF magic', bytes: makeBzImage({ payload: gzipRepeated(magic, 64 * MiB, 64), initSize: 2 * GiB - 4096 }), mem: '8G' };
 }
 
 /** ELF64 header + `phnum` program headers (type, offset, paddr, filesz, memsz each), then `tail`. */
