@@ -55,7 +55,6 @@ export class VmRun {
   private readonly threads: VcpuThread[] = [];
   private readonly startedAt: number;
   private decided: Outcome | undefined;
-  private readonly sink: ConsoleSink;
   private stopping: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
@@ -65,7 +64,7 @@ export class VmRun {
   ) {
     this.startedAt = opts.startedAt ?? performance.timeOrigin + performance.now();
     const log = opts.log ?? (() => {});
-    const sink = (this.sink = opts.console instanceof ConsoleSink ? opts.console : new ConsoleSink(opts.console ?? (() => {})));
+    const sink = opts.console instanceof ConsoleSink ? opts.console : new ConsoleSink(opts.console ?? (() => {}));
     this.host = {
       setIrq: (gsi, level) => vm.setIrqLine(gsi, level),
       consoleWrite: (bytes) => sink.write(bytes),

@@ -150,8 +150,12 @@ export async function run(argv: string[]): Promise<number> {
   const vmRun = machine.start(deadline === undefined ? {} : { timeoutMs: Math.max(0, deadline - performance.now()), timeoutMessage: `timed out after ${timeoutMs! / 1000} s` });
   setStreamPolicy({
     // Nobody reads the console any more: it is discarded, and the guest runs on to its own status.
-    stdoutClosed: () => json || sink.stop(),
-    stderrClosed: () => json && sink.stop(),
+    stdoutClosed: () => {
+      if (!json) sink.stop();
+    },
+    stderrClosed: () => {
+      if (json) sink.stop();
+    },
     failed: (line) => {
       sink.stop();
       vmRun.fail(line);
