@@ -169,7 +169,7 @@ function embeddedWasm(pkg: string, pattern: RegExp): object {
 // own API is async; we instantiate its module synchronously, as for xz below). One-shot decoding
 // writes straight into a destination of the declared size and uses it as its history, so the
 // frame's window size never becomes an allocation, and libzstd refuses a frame that would write
-// past the destination, a window beyond its 128 MiB default limit, or a wrong checksum.
+// past the destination, truncated or trailing data, or a wrong checksum.
 interface ZstdExports {
   memory: { buffer: ArrayBuffer };
   malloc(n: number): number;
