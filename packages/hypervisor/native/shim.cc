@@ -145,7 +145,7 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Reads the little-endian unsigned count of `size` bytes at `offset` of a buffer.
+// A little-endian unsigned count of `size` bytes.
 uint64_t ReadCount(const uint8_t* p, size_t size) {
   uint64_t v = 0;
   for (size_t i = 0; i < size; i++) v |= static_cast<uint64_t>(p[i]) << (8 * i);

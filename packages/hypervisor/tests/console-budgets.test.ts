@@ -139,6 +139,14 @@ test('the UART keeps THR full while the console does not drain, and raises THRE 
   t.is(s.read(LSR, 1) & (LSR_THRE | LSR_TEMT), LSR_THRE | LSR_TEMT);
   t.true(s.irqAsserted, 'THRE interrupt once the console drained');
   t.is(s.read(0x3f8 + 2, 1) & 0x0f, IIR_THRE);
+  // A driver that enables the THRE interrupt while the console is stalled gets it once it drains.
+  s.write(0x3f8 + 1, 1, 0x00);
+  host.writable = false;
+  s.write(0x3f8 + 1, 1, 0x02);
+  t.false(s.irqAsserted);
+  host.drain();
+  t.true(s.irqAsserted, 'THRE interrupt after the drain');
+  t.is(s.read(0x3f8 + 2, 1) & 0x0f, IIR_THRE);
   // Loopback never leaves the chip, so it does not wait for the console.
   host.writable = false;
   s.write(0x3f8 + 4, 1, 0x10);

@@ -177,8 +177,12 @@ export class Serial implements PioDevice {
         if (this.lcr & LCR_DLAB) {
           this.dlm = v;
         } else {
-          // Enabling THRE interrupts while THR is empty raises one at once; the 8250 driver relies on it.
-          if (v & IER_THRE && !(this.ier & IER_THRE) && this.txEmpty()) this.thrIntPending = true;
+          // Enabling THRE interrupts while THR is empty raises one at once (the 8250 driver relies on
+          // it); while the console is not draining, once it drains.
+          if (v & IER_THRE && !(this.ier & IER_THRE)) {
+            if (this.txEmpty()) this.thrIntPending = true;
+            else this.emptyOnDrain();
+          }
           this.ier = v & 0x0f;
         }
         break;
@@ -212,14 +216,18 @@ export class Serial implements PioDevice {
     // THR drained at once: the write cleared the THRE interrupt and the empty THR raises it again,
     // unless the console stopped draining: then THR stays full until it does.
     this.thrIntPending = this.txEmpty();
-    if (!this.thrIntPending && !this.txWaiting) {
-      this.txWaiting = true;
-      this.host.onConsoleWritable(() => {
-        this.txWaiting = false;
-        this.thrIntPending = true;
-        this.updateIrq();
-      });
-    }
+    if (!this.thrIntPending) this.emptyOnDrain();
+  }
+
+  /** THR empties (THRE interrupt) when the console drains again. */
+  private emptyOnDrain(): void {
+    if (this.txWaiting) return;
+    this.txWaiting = true;
+    this.host.onConsoleWritable(() => {
+      this.txWaiting = false;
+      this.thrIntPending = true;
+      this.updateIrq();
+    });
   }
 
   /** THR is empty unless the console is not draining (loopback never leaves the chip). */
