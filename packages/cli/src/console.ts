@@ -9,10 +9,10 @@ const CTRL_A = 0x01;
 const QUIT_KEY = 'x'.charCodeAt(0);
 
 export interface ConsoleOptions {
-  /** Where guest output goes (stdout, or stderr when stdout carries --json). */
-  output: NodeJS.WriteStream;
-  /** Bytes for the guest. */
-  input: (bytes: Uint8Array) => void;
+  /** Bytes for the guest; false when its input queue is full (stdin pauses until `whenRoom` calls back). */
+  input: (bytes: Uint8Array) => boolean;
+  /** Calls back once when the guest's input queue has room again. */
+  whenRoom: (resume: () => void) => void;
   /** The user asked to quit (Ctrl-A x). */
   quit: () => void;
 }
@@ -37,10 +37,6 @@ export class GuestConsole {
     }
   }
 
-  write(bytes: Uint8Array): void {
-    this.opts.output.write(bytes);
-  }
-
   private startReading(): void {
     this.reading = true;
     this.stdin.on('data', this.onData);
@@ -49,7 +45,7 @@ export class GuestConsole {
 
   private receive(chunk: Buffer): void {
     if (!this.raw) {
-      this.opts.input(chunk);
+      this.give(chunk);
       return;
     }
     const out: number[] = [];
@@ -66,7 +62,16 @@ export class GuestConsole {
       if (b === CTRL_A) this.escape = true;
       else out.push(b);
     }
-    if (out.length) this.opts.input(Uint8Array.from(out));
+    if (out.length) this.give(Uint8Array.from(out));
+  }
+
+  /** A guest that does not read fills its queue: stop reading stdin (the writer blocks) until it has room. */
+  private give(bytes: Uint8Array): void {
+    if (this.opts.input(bytes)) return;
+    this.stdin.pause();
+    this.opts.whenRoom(() => {
+      if (this.reading) this.stdin.resume();
+    });
   }
 
   /** Leaves the terminal as it was; safe to call more than once. */

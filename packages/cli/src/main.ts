@@ -1,4 +1,5 @@
 import { CliError, UsageError } from './errors.js';
+import { guardStreams, mustExit, say } from './streams.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -31,11 +32,8 @@ const HELP = `kvm-cli — a KVM VMM and the KVM ABI spec it is built on
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  // `kvm-cli abi show --json | head` closes the pipe early: that is the reader's choice, not an error.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
+  // `kvm-cli abi show --json | head` closes the pipe early: the reader's choice, not an error.
+  guardStreams();
   if (argv.length === 0 || argv[0] === '-h' || argv[0] === '--help' || argv[0] === 'help') {
     process.stdout.write(HELP);
     return argv.length === 0 ? 2 : 0;
@@ -43,25 +41,29 @@ export async function main(argv: string[]): Promise<number> {
   const key = argv[0] === 'abi' ? `abi ${argv[1] ?? ''}` : argv[0];
   const load = commands[key];
   if (!load) {
-    process.stderr.write(`kvm-cli: unknown command '${key.trim()}' (see kvm-cli --help)\n`);
+    say(`unknown command '${key.trim()}' (see kvm-cli --help)`);
     return 2;
   }
   const rest = argv.slice(argv[0] === 'abi' ? 2 : 1);
+  let code: number;
   try {
-    return await (await load())(rest);
+    code = await (await load())(rest);
   } catch (err) {
-    return report(err);
+    code = report(err);
   }
+  // Give stderr a turn to take the last lines, then leave writes a stalled reader will never take.
+  if (mustExit()) setImmediate(() => process.exit(code));
+  return code;
 }
 
 /** Every failure is one line; a stack trace only with KVM_TS_DEBUG=1. */
 function report(err: unknown): number {
   if (process.env.KVM_TS_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
   if (err instanceof UsageError) {
-    process.stderr.write(`kvm-cli: ${err.message}\n`);
+    say(err.message);
     return 2;
   }
   const msg = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`kvm-cli: ${msg.split('\n')[0]}\n`);
+  say(msg.split('\n')[0]);
   return err instanceof CliError ? err.exitCode : 1;
 }

@@ -71,6 +71,15 @@ kvm('--json prints a run summary on stdout and the console on stderr', (t) => {
   t.regex(r.stderr, /kvm-ts test guest/);
 });
 
+kvm('a kernel given with -k cannot set the exit status unless --debug-exit says it may', (t) => {
+  const guest = fileURLToPath(new URL('../../hypervisor/guest/build/guest.elf', import.meta.url));
+  const without = cli(['run', '-k', guest, '-p', 'exit=5 memtest=0', '--timeout', '3']);
+  t.is(without.status, 124, without.stderr);
+  t.regex(without.stderr, /unhandled 1-byte write at port 0x0501/);
+  const withFlag = cli(['run', '-k', guest, '-p', 'exit=5 memtest=0', '--debug-exit']);
+  t.is(withFlag.status, 5, withFlag.stderr);
+});
+
 kvm('--timeout ends a guest that never exits, says so, and exits non-zero', (t) => {
   const started = Date.now();
   const r = cli(['run', '-p', 'spin', '--timeout', '1.5']);

@@ -51,6 +51,9 @@
 extern char __image_end[];
 
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
+static inline void outsb(uint16_t port, const void *buf, uint64_t n) {
+  __asm__ volatile("rep outsb" : "+S"(buf), "+c"(n) : "d"(port) : "memory");
+}
 static inline uint8_t inb(uint16_t port) {
   uint8_t v;
   __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
@@ -114,6 +117,8 @@ struct options {
   int spin;
   uint64_t pio;
   uint64_t memtest_mib;
+  int flood; /* 1: as a driver does, 16 bytes per THRE; 2 (flood=raw): never looks at LSR */
+  uint64_t mmioscan;
 };
 
 static int parse_u64(const char *s, size_t n, uint64_t *out) {
@@ -158,6 +163,9 @@ static void parse_options(const char *cmdline, struct options *o) {
     else if (word_is(w, eq, "exit") && eq < n && parse_u64(val, vn, &o->exit_code)) o->exit_set = 1;
     else if (word_is(w, eq, "pio") && eq < n) parse_u64(val, vn, &o->pio);
     else if (word_is(w, eq, "memtest") && eq < n) parse_u64(val, vn, &o->memtest_mib);
+    else if (word_is(w, n, "flood")) o->flood = 1;
+    else if (word_is(w, n, "flood=raw")) o->flood = 2;
+    else if (word_is(w, eq, "mmioscan") && eq < n) parse_u64(val, vn, &o->mmioscan);
   }
 }
 
@@ -323,6 +331,40 @@ static void report_rtc(void) {
   puts_(" UTC\n");
 }
 
+/* The PCI hole: nothing claims it, so every read is an exit the VMM answers with all-ones. */
+#define MMIO_HOLE 0xc0000000ull
+#define MMIO_HOLE_PAGES ((0xfec00000ull - MMIO_HOLE) >> 12)
+
+static void mmio_scan(uint64_t pages) {
+  uint64_t ones = 0;
+  if (pages > MMIO_HOLE_PAGES) pages = MMIO_HOLE_PAGES;
+  for (uint64_t i = 0; i < pages; i++)
+    if (rd32(MMIO_HOLE + (i << 12)) == 0xffffffffu) ones++;
+  puts_("mmioscan: ");
+  putdec(pages);
+  puts_(" pages read, ");
+  putdec(ones);
+  puts_(" all-ones\n");
+}
+
+/* Console output forever: a stalled reader must make this wait (flood) or be dropped (flood=raw). */
+static void __attribute__((noreturn)) flood(int raw) {
+  static char line[4096];
+  for (size_t i = 0; i < sizeof line; i++) line[i] = (i % 64 == 62) ? '\r' : (i % 64 == 63) ? '\n' : (char)('a' + i % 26);
+  puts_(raw ? "flood: raw\n" : "flood: polite\n");
+  for (;;) {
+    if (raw) {
+      outsb(COM1 + UART_THR, line, sizeof line);
+      continue;
+    }
+    for (size_t at = 0; at < sizeof line; at += 16) {
+      while (!(inb(COM1 + UART_LSR) & LSR_THRE)) {
+      }
+      outsb(COM1 + UART_THR, line + at, 16);
+    }
+  }
+}
+
 static int result(const char *name, int ok) {
   puts_("test ");
   puts_(name);
@@ -331,7 +373,7 @@ static int result(const char *name, int ok) {
 }
 
 int guest_main(uint64_t bp) {
-  struct options o = {0, 0, 0, 0, 8};
+  struct options o = {0, 0, 0, 0, 8, 0, 0};
   int fail = 0;
   serial_init();
   puts_("\nkvm-ts test guest: running at CPL3\n");
@@ -402,7 +444,10 @@ int guest_main(uint64_t bp) {
     puts_("pio: done\n");
   }
 
+  if (o.mmioscan) mmio_scan(o.mmioscan);
+
   puts_(fail ? "self-test: FAIL\n" : "self-test: PASS\n");
+  if (o.flood) flood(o.flood == 2);
   if (o.spin) {
     puts_("spin: looping at CPL3 until stopped\n");
     for (;;) __asm__ volatile("pause");

@@ -114,6 +114,8 @@ gp_handler:
 	push %rcx
 	mov 32(%rsp), %rsi
 	movzbl (%rsi), %ecx
+	cmp $0xf3, %cl
+	je 10f
 	cmp $0xee, %cl
 	je 1f
 	cmp $0xec, %cl
@@ -140,12 +142,27 @@ gp_handler:
 4:	movzbl 1(%rsi), %edx              /* in $imm8, %al */
 	in %dx, %al
 	mov $2, %ecx
+	jmp 5f
+10:	cmpb $0x6e, 1(%rsi)               /* rep outsb: the console flood (README) */
+	jne 11f
+	mov 16(%rsp), %rsi                /* the user's rsi, rcx and dx */
+	mov (%rsp), %rcx
+	mov 8(%rsp), %rdx
+	rep outsb
+	mov %rsi, 16(%rsp)                /* what the user sees afterwards: rsi advanced, rcx 0 */
+	mov %rcx, (%rsp)
+	mov $2, %ecx
 5:	add %rcx, 32(%rsp)
 	pop %rcx
 	pop %rdx
 	pop %rsi
 	add $8, %rsp                      /* the error code */
 	iretq
+11:	pop %rcx
+	pop %rdx
+	pop %rsi
+	pushq $13
+	jmp exception_fatal
 
 	/* Report "guest: exception V error E rip R" on COM1, then exit with 0x40 + V. */
 exception_fatal:

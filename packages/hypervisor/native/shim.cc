@@ -23,9 +23,11 @@
 
 namespace {
 
-// The signal that knocks a thread out of a blocking ioctl. Its handler does nothing and is
-// installed without SA_RESTART, so the interrupted ioctl returns EINTR instead of resuming.
-constexpr int kKickSignal = SIGUSR1;
+// The signal that knocks a thread out of a blocking ioctl: the first real-time signal, as crosvm
+// and Firecracker use, so that no signal with another meaning (SIGUSR1 starts Node's inspector) is
+// taken over. Its handler does nothing and is installed without SA_RESTART, so the interrupted
+// ioctl returns EINTR instead of resuming.
+int KickSignal() { return SIGRTMIN; }
 
 Napi::Error SysError(Napi::Env env, int err, const char* syscall, const std::string& detail = "") {
   const char* code = uv_err_name(-err);
@@ -143,7 +145,51 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// ioctl(fd, request, arg): arg is an integer (passed by value) or bytes (passed by pointer).
+// A little-endian unsigned count of `size` bytes.
+uint64_t ReadCount(const uint8_t* p, size_t size) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < size; i++) v |= static_cast<uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+
+// A buffer whose header counts the entries that follow it: [countOffset, countSize, entriesOffset,
+// entrySize], from the caller (which derives them from the ABI spec). The kernel reads or writes as
+// many entries as the count says, so the buffer must hold them all.
+bool CheckCountedEntries(Napi::Env env, const Napi::Value& bound, unsigned long request, const void* data, size_t len) {
+  if (bound.IsUndefined()) return true;
+  if (!bound.IsArray() || bound.As<Napi::Array>().Length() != 4) {
+    ThrowType(env, "ioctl: the entry bound must be [countOffset, countSize, entriesOffset, entrySize]");
+    return false;
+  }
+  Napi::Array a = bound.As<Napi::Array>();
+  double f[4];
+  for (uint32_t i = 0; i < 4; i++) {
+    Napi::Value v = a.Get(i);
+    f[i] = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (!std::isfinite(f[i]) || f[i] < 0 || std::trunc(f[i]) != f[i] || f[i] > UINT32_MAX) {
+      ThrowType(env, "ioctl: the entry bound's fields must be non-negative integers");
+      return false;
+    }
+  }
+  size_t countOffset = static_cast<size_t>(f[0]), countSize = static_cast<size_t>(f[1]);
+  if (countSize < 1 || countSize > 8 || countOffset + countSize > len) {
+    ThrowType(env, "ioctl: the entry count lies outside the buffer");
+    return false;
+  }
+  uint64_t count = ReadCount(static_cast<const uint8_t*>(data) + countOffset, countSize);
+  // Long double: count * entrySize cannot overflow before the comparison.
+  long double need = static_cast<long double>(f[2]) + static_cast<long double>(count) * static_cast<long double>(f[3]);
+  if (need > static_cast<long double>(len)) {
+    std::string msg = "ioctl: request 0x" + Hex(request) + " with a count of " + std::to_string(count) + " needs " +
+                      std::to_string(static_cast<unsigned long long>(need)) + " bytes, the buffer holds " + std::to_string(len);
+    ThrowType(env, msg.c_str());
+    return false;
+  }
+  return true;
+}
+
+// ioctl(fd, request, arg[, bound]): arg is an integer (passed by value) for requests that encode no
+// argument, or bytes (passed by pointer) for those that do; `bound` describes a counted array.
 // Returns the ioctl's non-negative result; failures throw with code/errno/syscall.
 bool DoIoctl(const Napi::CallbackInfo& info, long* result) {
   Napi::Env env = info.Env();
@@ -155,6 +201,16 @@ bool DoIoctl(const Napi::CallbackInfo& info, long* result) {
   }
   unsigned long request = static_cast<unsigned long>(req);
   Napi::Value arg = info.Length() > 2 ? info[2] : env.Undefined();
+  // Every Linux ioctl number encodes its argument's size (asm-generic/ioctl.h, the same for all
+  // drivers): one that encodes a size takes a pointer to that many bytes, never a plain number,
+  // which the kernel would dereference as an address.
+  bool takesPointer = _IOC_DIR(request) != _IOC_NONE && _IOC_SIZE(request) > 0;
+  if (takesPointer && (arg.IsUndefined() || arg.IsNumber() || arg.IsBigInt())) {
+    std::string msg = "ioctl: request 0x" + Hex(request) + " takes a pointer to " + std::to_string(_IOC_SIZE(request)) +
+                      " bytes: pass a buffer, not a number";
+    ThrowType(env, msg.c_str());
+    return false;
+  }
   if (arg.IsUndefined()) {
     *result = ::ioctl(fd, request, 0UL);
   } else if (arg.IsNumber()) {
@@ -167,6 +223,10 @@ bool DoIoctl(const Napi::CallbackInfo& info, long* result) {
   } else if (arg.IsBigInt()) {
     bool lossless;
     uint64_t v = arg.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) {
+      ThrowType(env, "ioctl: a bigint argument must fit in 64 unsigned bits");
+      return false;
+    }
     *result = ::ioctl(fd, request, static_cast<unsigned long>(v));
   } else {
     void* data;
@@ -175,14 +235,14 @@ bool DoIoctl(const Napi::CallbackInfo& info, long* result) {
       ThrowType(env, "ioctl: arg must be an integer, bigint, ArrayBuffer, typed array or DataView");
       return false;
     }
-    // Every Linux ioctl number encodes its argument's size (asm-generic/ioctl.h, the same for all
-    // drivers): a shorter buffer would let the kernel read or write past its end.
+    // A shorter buffer would let the kernel read or write past its end.
     if (_IOC_DIR(request) != _IOC_NONE && len < _IOC_SIZE(request)) {
       std::string msg = "ioctl: request 0x" + Hex(request) + " takes " + std::to_string(_IOC_SIZE(request)) +
                         " bytes, the buffer holds " + std::to_string(len);
       ThrowType(env, msg.c_str());
       return false;
     }
+    if (!CheckCountedEntries(env, info.Length() > 3 ? info[3] : env.Undefined(), request, data, len)) return false;
     *result = ::ioctl(fd, request, data);
   }
   if (*result < 0) *result = -errno;
@@ -327,12 +387,12 @@ Napi::Value PrepareKick(const Napi::CallbackInfo& info) {
     sa.sa_handler = IgnoreKick;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0;  // no SA_RESTART: the blocking ioctl must return EINTR
-    if (sigaction(kKickSignal, &sa, nullptr) < 0) installErr = errno;
+    if (sigaction(KickSignal(), &sa, nullptr) < 0) installErr = errno;
   });
   if (installErr) return Throw(env, installErr, "sigaction");
   sigset_t set;
   sigemptyset(&set);
-  sigaddset(&set, kKickSignal);
+  sigaddset(&set, KickSignal());
   int err = pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   if (err) return Throw(env, err, "pthread_sigmask");
   return Napi::Number::New(env, static_cast<double>(syscall(SYS_gettid)));
@@ -348,7 +408,7 @@ Napi::Value Kick(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t tid;
   if (!ArgInt(info, 0, &tid) || tid <= 0 || tid > INT32_MAX) return ThrowType(env, "kick(tid): tid must be a positive integer");
-  if (syscall(SYS_tgkill, getpid(), static_cast<pid_t>(tid), kKickSignal) < 0) {
+  if (syscall(SYS_tgkill, getpid(), static_cast<pid_t>(tid), KickSignal()) < 0) {
     if (errno == ESRCH) return Napi::Boolean::New(env, false);
     return Throw(env, errno, "tgkill");
   }
@@ -461,6 +521,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kick", Napi::Function::New(env, Kick, "kick"));
   exports.Set("FdPoll", FdPoll::Define(env));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(sysconf(_SC_PAGESIZE))));
+  exports.Set("kickSignal", Napi::Number::New(env, KickSignal()));
   return exports;
 }
 

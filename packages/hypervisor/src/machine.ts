@@ -2,8 +2,11 @@
  * A bootable machine: the VM, the kernel loaded by the loader, and the kvmtool-like legacy devices.
  * Device placement (docs/design-vmm.md): the UART, i8042 and CMOS have state shared by all vCPUs
  * and live on the main thread; the debug-exit and POST (0x80) ports are stateless enough to live
- * in every vCPU thread, so their exits never leave it.
+ * in every vCPU thread, so their exits never leave it. The debug-exit port lets the guest choose
+ * the VMM's exit status, so it exists only when asked for (the built-in guest, --debug-exit).
  */
+import { ConsoleInput } from './console/input.js';
+import { ConsoleSink } from './console/sink.js';
 import { IoBus } from './devices/bus.js';
 import { Cmos } from './devices/legacy/cmos.js';
 import type { DeviceHost } from './devices/device.js';
@@ -27,9 +30,15 @@ export interface MachineOptions {
   hostDecompress: boolean;
   /** Log every write to port 0x80 with the time since start. */
   debugPort?: boolean;
+  /** The debug-exit port 0x501, through which the guest sets the exit status (default: absent). */
+  debugExit?: boolean;
   timeoutMs?: number;
-  /** Guest console output. */
-  console: (bytes: Uint8Array) => void;
+  /** The timeout's message, when the caller's budget started before the run (see RunOptions). */
+  timeoutMessage?: string;
+  /** performance.now() by which the kernel must be loaded (the loader stops with LoadDeadlineError). */
+  loadDeadline?: number;
+  /** Guest console output: a sink (back-pressure, bounded) or a function that takes bytes at once. */
+  console: ConsoleSink | ((bytes: Uint8Array) => void);
   /** VMM diagnostics (unclaimed ports, the debug port). */
   log: (line: string) => void;
   kvmPath?: string;
@@ -45,31 +54,37 @@ export class Machine {
   private readonly localDevices: LocalDevice[];
   private run: VmRun | undefined;
   private readonly startedAt = performance.timeOrigin + performance.now();
-  /** Console input waiting for room in the UART's FIFO, oldest first. */
-  private rxBacklog: Uint8Array[] = [];
-  private rxTimer: NodeJS.Timeout | undefined;
+  private readonly sink: ConsoleSink;
+  /** Console input waiting for room in the UART's FIFO. */
+  private readonly input: ConsoleInput;
 
   private constructor(
     readonly vm: Vm,
     readonly boot: BootInfo,
     private readonly opts: MachineOptions,
   ) {
+    const sink = (this.sink = opts.console instanceof ConsoleSink ? opts.console : new ConsoleSink(opts.console));
     const host: DeviceHost = {
       setIrq: (gsi, level) => vm.setIrqLine(gsi, level),
-      consoleWrite: (bytes) => opts.console(bytes),
+      consoleWrite: (bytes) => sink.write(bytes),
+      consoleWritable: () => sink.writable,
+      onConsoleWritable: (listener) => sink.onWritable(listener),
       requestExit: (status, reason) => this.run?.requestExit(status, reason),
       log: opts.log,
       now: () => performance.timeOrigin + performance.now() - this.startedAt,
     };
     this.bus = new IoBus(opts.log);
     this.serial = new Serial(host);
+    this.input = new ConsoleInput(this.serial);
     this.bus.registerPio(this.serial);
     this.bus.registerPio(new I8042(host));
     this.bus.registerPio(new Cmos(host, { memBytes: opts.memBytes }));
     this.localDevices = [
-      { spec: { module: moduleUrl('devices/legacy/debug-exit'), exportName: 'DebugExit', options: { port: DEBUG_EXIT_PORT } }, ports: [[DEBUG_EXIT_PORT, 1]] },
       { spec: { module: moduleUrl('devices/legacy/debug-port'), exportName: 'DebugPort', options: { enabled: opts.debugPort ?? false } }, ports: [[DEBUG_PORT, 1]] },
     ];
+    if (opts.debugExit) {
+      this.localDevices.push({ spec: { module: moduleUrl('devices/legacy/debug-exit'), exportName: 'DebugExit', options: { port: DEBUG_EXIT_PORT } }, ports: [[DEBUG_EXIT_PORT, 1]] });
+    }
   }
 
   /** Creates the VM and loads the kernel; releases everything if either fails. */
@@ -82,6 +97,7 @@ export class Machine {
         cmdline: opts.cmdline,
         cpus: opts.cpus,
         hostDecompress: opts.hostDecompress,
+        deadline: opts.loadDeadline,
       });
       vm.setBootRegisters(boot);
       return new Machine(vm, boot, opts);
@@ -91,14 +107,16 @@ export class Machine {
     }
   }
 
-  start(): VmRun {
+  /** Starts the vCPUs; `timing` overrides the options' timeout (a caller whose budget began earlier). */
+  start(timing: Pick<MachineOptions, 'timeoutMs' | 'timeoutMessage'> = {}): VmRun {
     if (this.run) throw new Error('machine already started');
     this.run = VmRun.start(this.vm, {
       bus: this.bus,
       localDevices: this.localDevices,
-      console: this.opts.console,
+      console: this.sink,
       log: this.opts.log,
-      timeoutMs: this.opts.timeoutMs,
+      timeoutMs: timing.timeoutMs ?? this.opts.timeoutMs,
+      timeoutMessage: timing.timeoutMessage ?? this.opts.timeoutMessage,
       startedAt: this.startedAt,
     });
     return this.run;
@@ -114,35 +132,21 @@ export class Machine {
     }
   }
 
-  /** Console input for the UART; what does not fit its FIFO waits until the guest drains it. */
-  feedConsole(bytes: Uint8Array): void {
-    if (bytes.length > 0) this.rxBacklog.push(bytes.slice());
-    this.drainRx();
+  /**
+   * Console input for the UART; what does not fit its FIFO waits until the guest drains it. False
+   * when the bounded queue is full: pause the source until onConsoleRoom() calls back.
+   */
+  feedConsole(bytes: Uint8Array): boolean {
+    return this.input.push(bytes);
   }
 
-  /** Moves what fits into the FIFO; chunks, not bytes, so a large piped input costs O(n), not O(n²). */
-  private drainRx(): void {
-    while (this.rxBacklog.length > 0) {
-      const room = this.serial.rxSpace();
-      if (room === 0) break;
-      const head = this.rxBacklog[0];
-      const n = this.serial.feed(head.subarray(0, room));
-      if (n >= head.length) this.rxBacklog.shift();
-      else this.rxBacklog[0] = head.subarray(n);
-      if (n === 0) break;
-    }
-    if (this.rxBacklog.length > 0 && !this.rxTimer) {
-      this.rxTimer = setTimeout(() => {
-        this.rxTimer = undefined;
-        this.drainRx();
-      }, 2);
-      this.rxTimer.unref();
-    }
+  /** Calls `listener` once, when console input has room again. */
+  onConsoleRoom(listener: () => void): void {
+    this.input.onRoom(listener);
   }
 
   close(): void {
-    if (this.rxTimer) clearTimeout(this.rxTimer);
-    this.rxTimer = undefined;
+    this.input.close();
     this.vm.close();
   }
 }

@@ -2,8 +2,10 @@
  * Runs a configured Vm: one thread per vCPU, the main thread's devices on the bus, and the first
  * vCPU outcome (or device request, timeout, or stop) ending the whole VM.
  */
+import { ConsoleSink } from './console/sink.js';
 import { BusError, PORT_SPACE, type IoBus } from './devices/bus.js';
 import type { DeviceHost } from './devices/device.js';
+import type { UnclaimedTotals } from './devices/unclaimed.js';
 import { hex } from './hex.js';
 import * as ch from './vcpu/channel.js';
 import { VcpuThread } from './vcpu/vcpu.js';
@@ -18,11 +20,13 @@ export interface LocalDevice {
 export interface RunOptions {
   bus: IoBus;
   localDevices?: LocalDevice[];
-  /** Guest console bytes, from any thread's devices. */
-  console?: (bytes: Uint8Array) => void;
+  /** Guest console bytes, from any thread's devices (a function: taken at once, never back-pressured). */
+  console?: ConsoleSink | ((bytes: Uint8Array) => void);
   log?: (line: string) => void;
   /** Ends the run with status 124 after this long. */
   timeoutMs?: number;
+  /** The timeout's message (default "timed out after <timeoutMs> s"): a caller whose budget started earlier names its own. */
+  timeoutMessage?: string;
   /** performance.timeOrigin + performance.now() that DeviceHost.now() counts from (default: now). */
   startedAt?: number;
 }
@@ -35,18 +39,22 @@ export interface RunSummary {
   rip?: string;
   wallMs: number;
   exits: { byReason: Record<string, number>; forwarded: number; total: number };
+  /** Accesses no device claimed (docs/limits.md: at most 32 logged, all counted). */
+  unclaimed: UnclaimedTotals;
   /** Epoch ms (performance.timeOrigin-based) of the first KVM_RUN of any vCPU. */
   firstKvmRunAt?: number;
 }
 
 export const TIMEOUT_STATUS = 124;
 
+type Outcome = Omit<RunSummary, 'wallMs' | 'exits' | 'unclaimed'>;
+
 export class VmRun {
   readonly done: Promise<RunSummary>;
   readonly host: DeviceHost;
   private readonly threads: VcpuThread[] = [];
   private readonly startedAt: number;
-  private decided: Omit<RunSummary, 'wallMs' | 'exits'> | undefined;
+  private decided: Outcome | undefined;
   private stopping: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
@@ -56,9 +64,12 @@ export class VmRun {
   ) {
     this.startedAt = opts.startedAt ?? performance.timeOrigin + performance.now();
     const log = opts.log ?? (() => {});
+    const sink = opts.console instanceof ConsoleSink ? opts.console : new ConsoleSink(opts.console ?? (() => {}));
     this.host = {
       setIrq: (gsi, level) => vm.setIrqLine(gsi, level),
-      consoleWrite: (bytes) => opts.console?.(bytes),
+      consoleWrite: (bytes) => sink.write(bytes),
+      consoleWritable: () => sink.writable,
+      onConsoleWritable: (listener) => sink.onWritable(listener),
       requestExit: (status, reason) => this.requestExit(status, reason),
       log,
       now: () => performance.timeOrigin + performance.now() - this.startedAt,
@@ -67,11 +78,13 @@ export class VmRun {
     const specs = (opts.localDevices ?? []).map((d) => d.spec);
     const events = {
       log,
-      console: (bytes: Uint8Array) => opts.console?.(bytes),
+      console: (bytes: Uint8Array) => sink.write(bytes),
       unclaimed: (where: string, kind: 'read' | 'write', size: number) => opts.bus.reportUnclaimed(where, kind, size),
       deviceError: (err: unknown) =>
         this.end({ kind: 'error', exitReason: 'device', status: 1, message: `device failed: ${err instanceof Error ? err.message : String(err)}` }),
     };
+    // Vm.close() stops and joins these threads before it releases what they use.
+    vm.onClose(() => this.threads.map((t) => t.stopAndJoin()).every(Boolean));
     try {
       for (let i = 0; i < vm.cpus; i++) this.threads.push(new VcpuThread(vm, i, opts.bus, portMap, specs, this.startedAt, events));
     } catch (err) {
@@ -81,7 +94,7 @@ export class VmRun {
     }
     if (opts.timeoutMs !== undefined) {
       this.timer = setTimeout(
-        () => this.end({ kind: 'timeout', exitReason: 'timeout', status: TIMEOUT_STATUS, message: `timed out after ${opts.timeoutMs! / 1000} s` }),
+        () => this.timeout(opts.timeoutMessage ?? `timed out after ${opts.timeoutMs! / 1000} s`),
         opts.timeoutMs,
       );
     }
@@ -114,8 +127,18 @@ export class VmRun {
     this.end({ kind: 'guest-exit', exitReason: reason, status, message: reason });
   }
 
+  /** Ends the run with status 1: something outside the guest failed (e.g. the console's stream). */
+  fail(message: string): void {
+    this.end({ kind: 'error', exitReason: 'vmm', status: 1, message });
+  }
+
+  /** Ends the run as a timeout (status 124). */
+  timeout(message: string): void {
+    this.end({ kind: 'timeout', exitReason: 'timeout', status: TIMEOUT_STATUS, message });
+  }
+
   /** Records why the VM ends (first reason wins) and stops every vCPU. */
-  private end(outcome: Omit<RunSummary, 'wallMs' | 'exits'>): void {
+  private end(outcome: Outcome): void {
     this.decided ??= outcome;
     void this.stopAll();
   }
@@ -131,7 +154,14 @@ export class VmRun {
     if (this.timer) clearTimeout(this.timer);
     const wallMs = performance.timeOrigin + performance.now() - this.startedAt;
     const starts = this.threads.map((t) => t.firstRunAt).filter((x): x is number => x !== undefined);
-    return { ...this.decided!, wallMs, exits: this.exitCounts(), firstKvmRunAt: starts.length ? Math.min(...starts) : undefined };
+    const threadUnclaimed = this.threads.reduce((n, t) => n + t.stats[ch.STATS_UNCLAIMED], 0);
+    return {
+      ...this.decided!,
+      wallMs,
+      exits: this.exitCounts(),
+      unclaimed: this.opts.bus.unclaimedTotals(threadUnclaimed),
+      firstKvmRunAt: starts.length ? Math.min(...starts) : undefined,
+    };
   }
 
   private exitCounts(): RunSummary['exits'] {
@@ -140,7 +170,7 @@ export class VmRun {
     let total = 0;
     for (const t of this.threads) {
       forwarded += t.stats[ch.STATS_FORWARDED];
-      for (let r = 0; r < ch.STATS_FORWARDED; r++) {
+      for (let r = 0; r <= ch.STATS_LAST_REASON; r++) {
         const n = t.stats[r];
         if (n === 0) continue;
         const name = this.vm.layout.exitNames[r] ?? `EXIT_${r}`;

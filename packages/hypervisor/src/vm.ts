@@ -14,6 +14,8 @@ import { GuestMemory, ramLayout } from './memory.js';
 import { bootMsrs, checkMsrsSet, encodeMsrs } from './arch/x86/msrs.js';
 import { bootFpu, bootRegs, bootSregs, type BootState } from './arch/x86/regs.js';
 import { applyVmTag, type VmTagOutcome } from './extensions/vm-tag.js';
+import { KvmError } from './kvm/errors.js';
+import { MAX_VCPUS } from './vcpu/limits.js';
 
 /** Three pages for the TSS and one for the identity map, just below the 4 GiB boundary, in the MMIO hole. */
 const TSS_ADDR = 0xfffb_d000;
@@ -47,6 +49,8 @@ export class Vm {
   private closed = false;
   /** KVM_CHECK_EXTENSION on the VM fd, through the same mask as the host's. */
   readonly vmCaps: CapabilityCheck;
+  /** Run before anything is released (VmRun: stop and join the vCPU threads). */
+  private readonly closeHooks: Array<() => boolean> = [];
 
   private constructor(
     readonly abi: LoadedAbi,
@@ -67,8 +71,10 @@ export class Vm {
     let vmFd = -1;
     try {
       const caps = probeCapabilities(sys);
-      if (!Number.isInteger(config.cpus) || config.cpus < 1 || config.cpus > caps.maxVcpus) {
-        throw new VmConfigError(`cpus must be between 1 and ${caps.maxVcpus} (KVM's limit on this host), got ${config.cpus}`);
+      const max = Math.min(caps.maxVcpus, MAX_VCPUS);
+      if (!Number.isInteger(config.cpus) || config.cpus < 1 || config.cpus > max) {
+        const why = max === MAX_VCPUS ? 'the MP table\'s limit' : "KVM's limit on this host";
+        throw new VmConfigError(`cpus must be between 1 and ${max} (${why}), got ${config.cpus}`);
       }
       vmFd = sys.createVm();
       vm = new Vm(abi, sys, caps, vmFd, config.cpus);
@@ -167,10 +173,21 @@ export class Vm {
     this.ioctl('KVM_IRQ_LINE', this.abi.codec('kvm_irq_level').toBytes({ irq: gsi, level: level ? 1 : 0 }));
   }
 
-  /** Releases every vCPU fd, the VM fd, the guest RAM mappings and /dev/kvm. Idempotent. */
+  /** `hook` runs first in close(); false means a vCPU still runs, so nothing it uses is released. */
+  onClose(hook: () => boolean): void {
+    this.closeHooks.push(hook);
+  }
+
+  /**
+   * Stops and joins the vCPU threads of any run, then releases every vCPU fd, the VM fd, the guest
+   * RAM mappings and /dev/kvm. Idempotent.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    const joined = this.closeHooks.map((hook) => hook()).every(Boolean);
+    // Unmapping RAM under a live vCPU, or closing fds whose numbers a thread still uses, is worse than a leak.
+    if (!joined) throw new KvmError('a vCPU thread did not stop within 5 s: the VM is left open until the process exits');
     for (const fd of this.vcpuFds) this.shim.close(fd);
     this.vcpuFds.length = 0;
     this.shim.close(this.fd);

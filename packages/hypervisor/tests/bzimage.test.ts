@@ -93,7 +93,7 @@ for (const codec of ['gzip', 'xz', 'zstd'] as Codec[]) {
       const i = Math.floor(bad.length * at);
       bad[i] ^= 0x55;
       bad[i + 1] ^= 0xaa;
-      // fzstd does not verify zstd's optional content checksum, so a flipped literal can decode to
+      // zstd frames without a content checksum (optional) can decode a flipped literal to
       // different bytes of the right length; what must never happen is any other kind of failure.
       let out: Uint8Array | undefined;
       try {

@@ -35,6 +35,25 @@ const moveSegment0 = (dv: DataView, paddr: bigint) => {
 const PH = 64; // first program header
 const bz = makeBzImage({ payload: compressPayload('gzip', elf) });
 
+/** Two disjoint segments, the second reading the first one's 512 file bytes again. */
+function reusedRange(): Uint8Array {
+  const img = makeElf({ entry: 0x1000000n, segments: [{ paddr: 0x1000000, data: new Uint8Array(512) }, { paddr: 0x1100000, data: new Uint8Array(8) }] });
+  const dv = new DataView(img.buffer);
+  dv.setBigUint64(PH + 56 + 8, dv.getBigUint64(PH + 8, true), true);
+  dv.setBigUint64(PH + 56 + 32, 512n, true);
+  dv.setBigUint64(PH + 56 + 40, 512n, true);
+  return img;
+}
+
+/** A gzip payload whose size trailer claims 20 MiB, in a bzImage whose init_size is 4 KiB. */
+function implausible(): Uint8Array {
+  const img = makeBzImage({ payload: compressPayload('gzip', elf), initSize: 0x1000 });
+  const dv = new DataView(img.buffer);
+  const end = (img[0x1f1] + 1) * 512 + dv.getUint32(0x248, true) + dv.getUint32(0x24c, true);
+  dv.setUint32(end - 4, 20 * MiB, true);
+  return img;
+}
+
 const corpus: Array<[string, Uint8Array, RegExp, boolean?]> = [
   ['empty file', new Uint8Array(0), /kernel image is empty/],
   ['random junk', new Uint8Array(4096).fill(0x41), /unrecognised kernel image/],
@@ -73,6 +92,9 @@ const corpus: Array<[string, Uint8Array, RegExp, boolean?]> = [
   ['bzImage: payload not compressed', patch(bz, (dv) => dv.setUint32(0x248, 0, true)), /unrecognised kernel payload compression/],
   ['bzImage: truncated payload', bz.slice(0, bz.length - 0x200), /payload .* runs past/],
   ['bzImage in place: init_size > RAM', patch(bz, (dv) => dv.setUint32(0x260, 0x4000000, true)), /kernel is larger than RAM/, false],
+  ['overlapping PT_LOADs', patch(elf, (dv) => dv.setBigUint64(PH + 56 + 24, 0x1002000n, true)), /segments 0 and 1 overlap at physical 0x1002000/],
+  ['one file range loaded many times', reusedRange(), /segments copy 1024 bytes from a 696-byte file/],
+  ['payload larger than init_size makes plausible', implausible(), /declares 20971520 bytes uncompressed, more than its init_size \(4096\) plus slack allows/],
 ];
 
 for (const [name, image, message, hostDecompress] of corpus) {

@@ -1,13 +1,16 @@
 import test from 'ava';
 import { loadAbi } from '@kvm-ts/abi';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { kvmOpenError } from '../src/kvm/errors.js';
 import { isSysError, native } from '../src/kvm/native.js';
+import { countedBound } from '../src/kvm/counted-arrays.js';
+import { kvmMissing } from './helpers/kvm.js';
+import { testNeeding } from './helpers/prerequisite.js';
 
 const shim = native();
 const GiB = 1024 ** 3;
@@ -46,6 +49,45 @@ test('a buffer shorter than the size its ioctl number encodes is refused before 
   t.regex(err!.message, new RegExp(`takes ${size} bytes, the buffer holds ${size - 1}`));
   t.throws(() => shim.ioctlRaw(1_000_000, request, new DataView(new ArrayBuffer(size), 1)), { instanceOf: TypeError });
   t.is(shim.ioctlRaw(1_000_000, request, new Uint8Array(size)), -os.errno.EBADF);
+});
+
+test('a request that takes a pointer refuses a number or bigint (which the kernel would dereference)', (t) => {
+  const abi = loadAbi('latest', 'x86_64');
+  const request = abi.ioctl('KVM_GET_REGS');
+  for (const arg of [0, 0x7fff_0000, 1n << 40n, undefined]) {
+    const err = t.throws(() => shim.ioctl(1_000_000, request, arg), { instanceOf: TypeError }, String(arg));
+    t.regex(err!.message, /takes a pointer to \d+ bytes: pass a buffer, not a number/);
+  }
+  // Requests that encode no argument take integers as before (EBADF: the kernel was reached).
+  t.is(shim.ioctlRaw(1_000_000, abi.ioctl('KVM_RUN'), 0), -os.errno.EBADF);
+});
+
+test('a bigint that does not fit 64 unsigned bits is refused, not truncated', (t) => {
+  const request = loadAbi('latest', 'x86_64').ioctl('KVM_CHECK_EXTENSION');
+  for (const v of [-1n, 1n << 64n, -(1n << 70n)]) t.throws(() => shim.ioctl(1_000_000, request, v), { instanceOf: TypeError, message: /fit in 64 unsigned bits/ });
+  t.is(shim.ioctlRaw(1_000_000, request, (1n << 64n) - 1n), -os.errno.EBADF);
+});
+
+test('a counted array is checked against the count its header holds (the spec says where)', (t) => {
+  const abi = loadAbi('latest', 'x86_64');
+  const request = abi.ioctl('KVM_GET_SUPPORTED_CPUID');
+  const bound = countedBound(abi, 'KVM_GET_SUPPORTED_CPUID')!;
+  t.deepEqual(bound, [abi.field('kvm_cpuid2', 'nent').offset, 4, abi.field('kvm_cpuid2', 'entries').offset, abi.codec('kvm_cpuid_entry2').size]);
+  // nent = 200 over the 8-byte header alone: the kernel would write 200 entries past the buffer.
+  const header = new Uint8Array(8);
+  new DataView(header.buffer).setUint32(bound[0], 200, true);
+  const err = t.throws(() => shim.ioctl(1_000_000, request, header, bound), { instanceOf: TypeError });
+  t.regex(err!.message, new RegExp(`count of 200 needs ${8 + 200 * bound[3]} bytes, the buffer holds 8`));
+  const room = new Uint8Array(8 + 200 * bound[3]);
+  room.set(header);
+  t.is(shim.ioctlRaw(1_000_000, request, room, bound), -os.errno.EBADF);
+  t.throws(() => shim.ioctl(1_000_000, request, header, [7, 4, 8, 40]), { instanceOf: TypeError, message: /count lies outside/ });
+  t.is(countedBound(abi, 'KVM_GET_REGS'), undefined);
+  t.deepEqual(countedBound(abi, 'KVM_SET_MSRS')!.slice(0, 2), [abi.field('kvm_msrs', 'nmsrs').offset, 4]);
+});
+
+test('kicks use a real-time signal, leaving SIGUSR1 to its owner', (t) => {
+  t.true(shim.kickSignal >= 34 && shim.kickSignal !== os.signals.SIGUSR1, String(shim.kickSignal));
 });
 
 test('mmap checks its length and munmap detaches the buffer', (t) => {
@@ -131,4 +173,45 @@ test('kick interrupts a blocking system call in another thread', async (t) => {
 test('kicking a thread that no longer exists reports false', (t) => {
   // pid_max is at most 2^22; tid 2^22 + 1 cannot belong to this process
   t.false(shim.kick(2 ** 22 + 1));
+});
+
+const timeTool = '/usr/bin/time';
+const probeMissing = kvmMissing ? 'skipped: /dev/kvm is absent on this host' : existsSync(timeTool) ? undefined : `no ${timeTool}`;
+testNeeding(probeMissing, 'short ioctl buffers on a real /dev/kvm are refused in a VMM-like process: exit 0, well within 15 s and 600 MiB', (t) => {
+  // KVM_GET_SUPPORTED_CPUID with nent = 200 over its 8-byte header would have the kernel write
+  // 200 entries past the buffer; a 4-byte buffer is short even of the header.
+  const system = new URL('../src/kvm/system.ts', import.meta.url).href;
+  const abiUrl = import.meta.resolve('@kvm-ts/abi');
+  const probe = `
+    const { loadAbi } = await import(${JSON.stringify(abiUrl)});
+    const { KvmSystem, kvmIoctl } = await import(${JSON.stringify(system)});
+    const { native } = await import(${JSON.stringify(new URL('../src/kvm/native.ts', import.meta.url).href)});
+    const abi = loadAbi('latest', 'x86_64');
+    const sys = KvmSystem.open(abi);
+    const header = new Uint8Array(8);
+    new DataView(header.buffer).setUint32(0, 200, true);
+    const refused = [];
+    for (const buf of [header, new Uint8Array(4)]) {
+      try { kvmIoctl(native(), abi, sys.fd, 'KVM_GET_SUPPORTED_CPUID', buf); } catch (e) { if (e instanceof TypeError) refused.push(e.message); }
+    }
+    sys.close();
+    console.log(JSON.stringify(refused));
+    process.exitCode = refused.length === 2 ? 0 : 3;`;
+  const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-ioctl-'));
+  try {
+    const stats = join(dir, 'time.txt');
+    const r = spawnSync(timeTool, ['-v', '-o', stats, process.execPath, '--import=tsx', '--conditions=kvm-ts-source', '--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 60_000 });
+    const report = readFileSync(stats, 'utf8');
+    const status = Number(/Exit status: (\d+)/.exec(report)?.[1]);
+    const wall = (/Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)/.exec(report)?.[1] ?? 'NaN').split(':').reduce((s, p) => s * 60 + Number(p), 0);
+    const rssMiB = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(report)?.[1]) / 1024;
+    t.log(`exit ${status}, ${wall.toFixed(2)} s, peak RSS ${rssMiB.toFixed(0)} MiB: ${r.stdout.trim()}`);
+    t.is(status, 0, r.stderr);
+    const [counted, short] = JSON.parse(r.stdout) as string[];
+    t.regex(counted, /count of 200 needs 8008 bytes, the buffer holds 8/);
+    t.regex(short, /takes 8 bytes, the buffer holds 4/);
+    t.true(wall < 15 && rssMiB < 600);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

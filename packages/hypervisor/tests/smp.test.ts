@@ -16,6 +16,7 @@ function machine(cpus: number, cmdline: string, out: string[]) {
     memBytes: 64 << 20,
     cpus,
     hostDecompress: true,
+    debugExit: true,
     console: (b) => out.push(Buffer.from(b).toString('latin1')),
     log: () => {},
     timeoutMs: 60_000,

@@ -8,7 +8,9 @@ import { builtinGuestPath } from '../src/guest-image.js';
 import { Machine } from '../src/machine.js';
 import type { DeviceHost, PioDevice } from '../src/devices/device.js';
 import { VmRun } from '../src/runner.js';
-import { Vm } from '../src/vm.js';
+import { Vm, VmConfigError } from '../src/vm.js';
+import { STATE_EXITED, STATE_RUNNING } from '../src/vcpu/channel.js';
+import { MAX_VCPUS } from '../src/vcpu/limits.js';
 import { asm, loadTinyGuest, pioLoop } from './helpers/tiny-guest.js';
 import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
 
@@ -199,4 +201,22 @@ t('a per-vCPU-thread device that throws ends the run with one line naming it', a
   } finally {
     vm.close();
   }
+});
+
+t('Vm.close() stops and joins running vCPU threads before it releases their fds and RAM', async (tt) => {
+  const vm = Vm.create({ memBytes: 8 << 20, cpus: 2 });
+  vm.setBootRegisters(loadTinyGuest(vm.memory, asm.jmpSelf));
+  const run = VmRun.start(vm, { bus: new IoBus() });
+  const started = performance.now();
+  while (!run.states().every((s) => s === STATE_RUNNING) && performance.now() - started < 20_000) await sleep(10);
+  tt.deepEqual(run.states(), [STATE_RUNNING, STATE_RUNNING]);
+  vm.close();
+  tt.deepEqual(run.states(), [STATE_EXITED, STATE_EXITED], 'both threads were out of KVM_RUN when close() returned');
+  const summary = await run.done;
+  tt.is(summary.kind, 'stopped');
+});
+
+t('more vCPUs than the MP table or KVM allows is a VmConfigError before any vCPU exists', (tt) => {
+  const e = tt.throws(() => Vm.create({ memBytes: 8 << 20, cpus: MAX_VCPUS + 1 }), { instanceOf: VmConfigError });
+  tt.regex(e!.message, /^cpus must be between 1 and \d+ \((the MP table's limit|KVM's limit on this host)\), got 255$/);
 });

@@ -8,9 +8,10 @@ import { parse } from '../args.js';
 import { parseKnobs } from '../compat-knobs.js';
 import { GuestConsole } from '../console.js';
 import { CliError, UsageError } from '../errors.js';
+import { abandonPendingWrites, say, setStreamPolicy } from '../streams.js';
 
 const USAGE =
-  'kvm-cli run [-k KERNEL] [-i INITRD] [-p PARAMS] [-m MEM] [-c CPUS] [--console serial] [--debug-port] [--timeout SECONDS] [--no-host-decompress] ' +
+  'kvm-cli run [-k KERNEL] [-i INITRD] [-p PARAMS] [-m MEM] [-c CPUS] [--console serial] [--debug-port] [--debug-exit] [--timeout SECONDS] [--no-host-decompress] ' +
   '[--abi VERSION] [--kernel-caps-as VERSION] [--without-cap CAP[,CAP…]] [-v] [--json]';
 const MiB = 1024 * 1024;
 const DEFAULT_MEM = 256 * MiB;
@@ -19,6 +20,8 @@ const MIN_MEM = 4 * MiB;
 const LINUX_PARAMS = 'console=ttyS0 earlyprintk=serial acpi=off pci=off reboot=k panic=-1 i8042.noaux=1 i8042.nopnp=1 i8042.dumbkbd=1';
 const GUEST_PARAMS = 'console=ttyS0';
 const SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
+/** How long a stalled stdout gets after the run ended by timeout or signal. */
+const SETTLE_MS = 1000;
 
 const OPTIONS = {
   kernel: { type: 'string', short: 'k' },
@@ -28,6 +31,7 @@ const OPTIONS = {
   cpus: { type: 'string', short: 'c' },
   console: { type: 'string' },
   'debug-port': { type: 'boolean' },
+  'debug-exit': { type: 'boolean' },
   timeout: { type: 'string' },
   'no-host-decompress': { type: 'boolean' },
   json: { type: 'boolean' },
@@ -66,7 +70,8 @@ export function parseTimeout(text: string): number {
   return s * 1000;
 }
 
-function readInput(flag: string, path: string): Uint8Array {
+/** A regular, non-empty file no larger than guest RAM (nothing bigger can be loaded). */
+function readInput(flag: string, path: string, memBytes: number): Uint8Array {
   let st;
   try {
     st = statSync(path);
@@ -75,6 +80,7 @@ function readInput(flag: string, path: string): Uint8Array {
   }
   if (!st.isFile()) throw new UsageError(`${flag}: ${path} is not a regular file`);
   if (st.size === 0) throw new UsageError(`${flag}: ${path} is empty`);
+  if (st.size > memBytes) throw new UsageError(`${flag}: ${path} (${st.size} bytes) is larger than the guest's RAM`);
   try {
     return readFileSync(path);
   } catch (err) {
@@ -83,6 +89,8 @@ function readInput(flag: string, path: string): Uint8Array {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  // --timeout covers everything from here: reading the images, loading the kernel, the run.
+  const startedAt = performance.now();
   const { values, positionals } = parse(argv, OPTIONS, USAGE);
   if (values.help) {
     process.stdout.write(`usage: ${USAGE}\n`);
@@ -97,10 +105,14 @@ export async function run(argv: string[]): Promise<number> {
   const json = values.json === true;
 
   // vCPU threads boot while this thread loads the hypervisor's modules and the spec, creates the
-  // VM and loads the kernel: start them before importing anything else of the hypervisor.
-  (await import('@kvm-ts/hypervisor/prestart')).prestartVcpuThreads(cpus);
+  // VM and loads the kernel: start them before importing anything else of the hypervisor, but
+  // only for a vCPU count the VM can have.
+  const prestart = await import('@kvm-ts/hypervisor/prestart');
+  if (cpus > prestart.MAX_VCPUS) throw new UsageError(`--cpus: cpus must be between 1 and ${prestart.MAX_VCPUS} (the MP table's limit), got ${cpus}`);
+  prestart.prestartVcpuThreads(cpus);
   const hv = await import('@kvm-ts/hypervisor');
   const knobs = parseKnobs(hv, { abi: str('abi'), kernelAs: str('kernel-caps-as'), without: values['without-cap'] as string[] | undefined });
+  const builtin = str('kernel') === undefined;
   let kernelPath = str('kernel');
   if (kernelPath === undefined) {
     try {
@@ -109,13 +121,15 @@ export async function run(argv: string[]): Promise<number> {
       throw new CliError((err as Error).message);
     }
   }
-  const kernel = readInput('--kernel', kernelPath);
-  const initrd = str('initrd') !== undefined ? readInput('--initrd', str('initrd')!) : undefined;
-  const defaults = str('kernel') === undefined ? GUEST_PARAMS : LINUX_PARAMS;
+  const kernel = readInput('--kernel', kernelPath, memBytes);
+  const initrd = str('initrd') !== undefined ? readInput('--initrd', str('initrd')!, memBytes) : undefined;
+  const defaults = builtin ? GUEST_PARAMS : LINUX_PARAMS;
   const cmdline = str('params') ? `${defaults} ${str('params')}` : defaults;
 
+  const deadline = timeoutMs === undefined ? undefined : startedAt + timeoutMs;
+  const timedOut = () => new CliError(`run: timed out after ${timeoutMs! / 1000} s`, hv.TIMEOUT_STATUS);
   const output = json ? process.stderr : process.stdout;
-  const log = (line: string) => process.stderr.write(`kvm-cli: ${line}\n`);
+  const sink = new hv.ConsoleSink(output);
   let machine: import('@kvm-ts/hypervisor').Machine;
   try {
     machine = hv.Machine.create({
@@ -126,23 +140,43 @@ export async function run(argv: string[]): Promise<number> {
       cpus,
       hostDecompress: values['no-host-decompress'] !== true,
       debugPort: values['debug-port'] === true,
-      timeoutMs,
-      console: (bytes) => output.write(bytes),
-      log,
+      // The guest may set our exit status only when it is ours (the built-in guest) or the user says so.
+      debugExit: builtin || values['debug-exit'] === true,
+      loadDeadline: deadline,
+      console: sink,
+      log: say,
       kvmPath: process.env.KVM_TS_DEVICE || undefined,
       abi: knobs.abi,
       mask: knobs.mask,
     });
   } catch (err) {
+    if (err instanceof hv.LoadDeadlineError) throw timedOut();
     if (err instanceof hv.VmConfigError) throw new UsageError(err.message);
     if (err instanceof hv.ImageError || err instanceof hv.GuestMemoryError) throw new UsageError(`--kernel: ${err.message}`);
     throw err;
   }
 
   const { fallbacks } = machine.vm.caps;
-  if (values.verbose === true) for (const f of fallbacks) log(`fallback: ${f.capability} absent: ${f.fallback}`);
-  const vmRun = machine.start();
-  const guestConsole = new GuestConsole({ output, input: (b) => machine.feedConsole(b), quit: () => void vmRun.stop('quit from the console (Ctrl-A x)') });
+  if (values.verbose === true) for (const f of fallbacks) say(`fallback: ${f.capability} absent: ${f.fallback}`);
+  const vmRun = machine.start(deadline === undefined ? {} : { timeoutMs: Math.max(0, deadline - performance.now()), timeoutMessage: `timed out after ${timeoutMs! / 1000} s` });
+  setStreamPolicy({
+    // Nobody reads the console any more: it is discarded, and the guest runs on to its own status.
+    stdoutClosed: () => {
+      if (!json) sink.stop();
+    },
+    stderrClosed: () => {
+      if (json) sink.stop();
+    },
+    failed: (line) => {
+      sink.stop();
+      vmRun.fail(line);
+    },
+  });
+  const guestConsole = new GuestConsole({
+    input: (b) => machine.feedConsole(b),
+    whenRoom: (resume) => machine.onConsoleRoom(resume),
+    quit: () => void vmRun.stop('quit from the console (Ctrl-A x)'),
+  });
   const onSignal = (sig: keyof typeof SIGNALS) => {
     guestConsole.restore();
     vmRun.requestExit(128 + SIGNALS[sig], `interrupted by ${sig}`);
@@ -160,18 +194,35 @@ export async function run(argv: string[]): Promise<number> {
     for (const [sig, h] of handlers) process.off(sig, h);
     machine.close();
   }
+  // A stalled reader gets a second after a timeout or signal (the run must end then), otherwise
+  // until the deadline; without a deadline nothing is dropped. What it did not take is said once.
+  const ending = summary.kind === 'timeout' || summary.status >= 128;
+  const grace = ending ? SETTLE_MS : deadline === undefined ? Infinity : Math.max(deadline - performance.now(), 0) + SETTLE_MS;
+  if (!(await sink.settle(grace))) abandonPendingWrites();
+  // The run is over: a reader that leaves now changes nothing, a write error still means status 1.
+  setStreamPolicy({
+    stdoutClosed: () => sink.stop(),
+    stderrClosed: () => sink.stop(),
+    failed: (line) => {
+      say(line);
+      process.exitCode = 1;
+    },
+  });
+  if (sink.dropped > 0) say(`console output: ${sink.dropped} bytes dropped (${json ? 'stderr' : 'stdout'} did not take them)`);
+  if (summary.unclaimed.logged >= hv.UNCLAIMED_LOG_LINES) say(hv.unclaimedSummaryLine(summary.unclaimed));
 
   if (json) {
-    const { exitReason, status, wallMs, exits, message, kind, firstKvmRunAt } = summary;
+    const { exitReason, status, wallMs, exits, message, kind, firstKvmRunAt, unclaimed } = summary;
     const ms = (v: number) => Math.round(v * 1000) / 1000;
     // Since this process started (Node's time origin): what start-up costs before the guest runs.
     const firstKvmRunMs = firstKvmRunAt === undefined ? null : ms(firstKvmRunAt - performance.timeOrigin);
+    const consoleDropped = sink.dropped;
     const abi = machine.vm.abi.version;
-    process.stdout.write(`${JSON.stringify({ exitReason, status, kind, message, wallMs: ms(wallMs), firstKvmRunMs, cpus, memMiB: memBytes / MiB, abi, fallbacks, exits })}\n`);
+    process.stdout.write(`${JSON.stringify({ exitReason, status, kind, message, wallMs: ms(wallMs), firstKvmRunMs, cpus, memMiB: memBytes / MiB, abi, fallbacks, exits, unclaimed, consoleDropped })}\n`);
   }
   if (summary.kind === 'error' || summary.kind === 'timeout') {
     throw new CliError(summary.kind === 'timeout' ? `run: ${summary.message}` : summary.message, summary.status || 1);
   }
-  if (summary.kind === 'guest-exit' && summary.status >= 128 && summary.message.startsWith('interrupted by')) log(summary.message);
+  if (summary.kind === 'guest-exit' && summary.status >= 128 && summary.message.startsWith('interrupted by')) say(summary.message);
   return summary.status;
 }

@@ -1,9 +1,11 @@
 /**
  * The port-I/O and MMIO buses the exit dispatcher routes to. Registration refuses overlaps;
- * accesses nobody claims are logged once per address, read as all-ones and never end the VM.
+ * accesses nobody claims read as all-ones, never end the VM and are logged within a budget
+ * (unclaimed.ts).
  */
 import type { MmioDevice, PioDevice } from './device.js';
 import { hex, portName } from '../hex.js';
+import { UnclaimedLog, type UnclaimedTotals } from './unclaimed.js';
 
 export const PORT_SPACE = 0x1_0000;
 
@@ -26,9 +28,11 @@ export class IoBus {
   // Filled, not holey: loads from a holey array walk the prototype chain (claimedPorts scans all 64 Ki).
   private readonly ports: Array<PioDevice | undefined> = new Array<PioDevice | undefined>(PORT_SPACE).fill(undefined);
   private readonly mmio: MmioRange[] = [];
-  private readonly reported = new Set<string>();
+  private readonly unclaimedLog: UnclaimedLog;
 
-  constructor(private readonly log: (line: string) => void = () => {}) {}
+  constructor(log: (line: string) => void = () => {}) {
+    this.unclaimedLog = new UnclaimedLog(log);
+  }
 
   registerPio(device: PioDevice): void {
     for (const [base, length] of device.ports) {
@@ -103,14 +107,17 @@ export class IoBus {
     return this.mmio.find((r) => addr >= r.start && end <= r.end);
   }
 
-  /** Logs an access nobody claims, once per address (also for vCPU threads that answered it themselves). */
+  /** An access a vCPU thread answered (and counted) itself: logged within the same budget. */
   reportUnclaimed(where: string, kind: string, size: number): void {
-    this.unclaimed(where, kind, size);
+    this.unclaimedLog.record(where, kind, size, false);
+  }
+
+  /** Unclaimed accesses so far; `threadAccesses` are those the vCPU threads counted. */
+  unclaimedTotals(threadAccesses = 0): UnclaimedTotals {
+    return this.unclaimedLog.totals(threadAccesses);
   }
 
   private unclaimed(where: string, kind: string, size: number): void {
-    if (this.reported.has(where)) return;
-    this.reported.add(where);
-    this.log(`unhandled ${size}-byte ${kind} at ${where}${kind === 'read' ? ' (reads as all-ones)' : ' (ignored)'}; further accesses not logged`);
+    this.unclaimedLog.record(where, kind, size);
   }
 }

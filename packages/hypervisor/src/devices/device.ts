@@ -7,8 +7,12 @@
 export interface DeviceHost {
   /** Drive an irqchip input (GSI) to a level; edge devices pulse it (true then false). */
   setIrq(gsi: number, level: boolean): void;
-  /** Bytes the guest wrote to the console. */
+  /** Bytes the guest wrote to the console (a ConsoleSink: coalesced, bounded). */
   consoleWrite(bytes: Uint8Array): void;
+  /** False while console output is not draining: a device should stop taking bytes from the guest. */
+  consoleWritable(): boolean;
+  /** Calls `listener` once, when console output drains again (at once if it is writable). */
+  onConsoleWritable(listener: () => void): void;
   /** End the VM: `status` is the process exit status (0 success); `reason` names why. */
   requestExit(status: number, reason: string): void;
   /** A VMM diagnostic line (unclaimed ports, the 0x80 debug port); the CLI prints it on stderr. */

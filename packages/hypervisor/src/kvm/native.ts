@@ -17,10 +17,15 @@ export interface Shim {
   /** open(path, O_RDWR | O_CLOEXEC). */
   open(path: string): number;
   close(fd: number): void;
-  /** The ioctl's non-negative result; throws a SysError otherwise. */
-  ioctl(fd: number, request: number, arg?: IoctlArg): number;
+  /**
+   * The ioctl's non-negative result; throws a SysError otherwise. A request that encodes an
+   * argument size needs a buffer at least that long (a number or bigint is refused); `bound`
+   * ([countOffset, countSize, entriesOffset, entrySize], counted-arrays.ts) makes it check the
+   * buffer also holds every entry its header counts.
+   */
+  ioctl(fd: number, request: number, arg?: IoctlArg, bound?: readonly [number, number, number, number]): number;
   /** The result, or -errno: for KVM_RUN, where EINTR is routine. */
-  ioctlRaw(fd: number, request: number, arg?: IoctlArg): number;
+  ioctlRaw(fd: number, request: number, arg?: IoctlArg, bound?: readonly [number, number, number, number]): number;
   /** Private, zero-filled, MAP_NORESERVE; length page-aligned and ≤ 4 GiB. */
   mmapAnonymous(length: number): ArrayBuffer;
   /** MAP_SHARED of `fd` from offset 0. */
@@ -42,6 +47,8 @@ export interface Shim {
   /** Calls back on the event loop whenever `fd` is readable or hung up. */
   FdPoll: new (fd: number, onReady: (events: number, status: number) => void) => FdPoll;
   readonly pageSize: number;
+  /** The signal kick() sends (SIGRTMIN): documented in docs/limits.md. */
+  readonly kickSignal: number;
 }
 
 /** What the shim throws for a failed system call (same fields as Node's fs errors). */

@@ -2,6 +2,7 @@
 import type { LoadedAbi, StructValue } from './abi.js';
 import { CapabilityCheck, type CapabilityMask } from './capabilities.js';
 import { ioctlError, KvmError, kvmOpenError } from './errors.js';
+import { countedBound } from './counted-arrays.js';
 import { isSysError, native, type IoctlArg, type Shim } from './native.js';
 
 export const DEFAULT_KVM_PATH = '/dev/kvm';
@@ -21,7 +22,7 @@ export interface CpuidEntry extends StructValue {
 export function kvmIoctl(shim: Shim, abi: LoadedAbi, fd: number, name: string, arg?: IoctlArg): number {
   const request = abi.ioctl(name);
   try {
-    return shim.ioctl(fd, request, arg);
+    return shim.ioctl(fd, request, arg, typeof arg === 'object' ? countedBound(abi, name) : undefined);
   } catch (err) {
     throw ioctlError(name, err);
   }
@@ -90,7 +91,7 @@ export class KvmSystem {
       const view = new DataView(bytes.buffer);
       header.encode({ nent: max }, view);
       try {
-        this.shim.ioctl(this.fd, this.abi.ioctl('KVM_GET_SUPPORTED_CPUID'), bytes);
+        this.shim.ioctl(this.fd, this.abi.ioctl('KVM_GET_SUPPORTED_CPUID'), bytes, countedBound(this.abi, 'KVM_GET_SUPPORTED_CPUID'));
       } catch (err) {
         if (isSysError(err) && err.code === 'E2BIG') continue;
         throw ioctlError('KVM_GET_SUPPORTED_CPUID', err);

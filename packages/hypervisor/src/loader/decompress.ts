@@ -1,14 +1,16 @@
 /**
  * Decompression of a bzImage's payload on the host. Linux appends the uncompressed size as a
  * little-endian u32 after every payload (gzip's ISIZE plays that role for gzip), so the output size
- * is known up front: it is checked against a cap (the guest's RAM) before anything is allocated,
- * and the decoders are stopped as soon as they try to produce more.
+ * is known up front. It is checked against the budget (docs/limits.md) before anything is
+ * allocated: at most what the header's init_size makes plausible, never more than guest RAM. Each
+ * decoder then writes into one buffer of exactly that size and is stopped as soon as it produces
+ * more, as soon as its first bytes are not an ELF header, or at the load deadline.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { Decompress as ZstdDecompressT } from 'fzstd';
 import type * as Zlib from 'node:zlib';
-import { ImageError } from './errors.js';
+import { isElf } from './elf.js';
+import { ImageError, LoadDeadlineError } from './errors.js';
 
 export type Compression = 'gzip' | 'xz' | 'zstd' | 'bzip2' | 'lzma' | 'lzo' | 'lz4' | 'none' | 'unknown';
 
@@ -31,11 +33,19 @@ export interface Decompressed {
   compression: Compression;
 }
 
+export interface PayloadLimits {
+  /** The plausible size from the image's own header (kernelSizeBudget); the RAM cap applies too. */
+  plausible?: { bytes: number; why: string };
+  /** performance.now() after which decoding stops with a LoadDeadlineError. */
+  deadline?: number;
+}
+
 /**
- * Decompresses a Linux kernel payload (compressed stream followed by its u32 uncompressed size).
- * `cap` bounds the output; an uncompressed ("none") payload is returned as is.
+ * Decompresses a Linux kernel payload (compressed stream followed by its u32 uncompressed size)
+ * to an ELF vmlinux. `cap` (guest RAM) bounds the output; an uncompressed ("none") payload is
+ * returned as is.
  */
-export function decompressKernelPayload(payload: Uint8Array, cap: number): Decompressed {
+export function decompressKernelPayload(payload: Uint8Array, cap: number, limits: PayloadLimits = {}): Decompressed {
   const compression = detectCompression(payload);
   switch (compression) {
     case 'none':
@@ -55,19 +65,40 @@ export function decompressKernelPayload(payload: Uint8Array, cap: number): Decom
   if (size > cap) {
     throw new ImageError(`kernel is larger than RAM: uncompressed size ${size} bytes exceeds ${cap} bytes`);
   }
+  if (limits.plausible && size > limits.plausible.bytes) {
+    throw new ImageError(`${compression} kernel payload declares ${size} bytes uncompressed, more than ${limits.plausible.why} allows (${limits.plausible.bytes})`);
+  }
+  const budget: Budget = { compression, size, deadline: limits.deadline ?? Infinity };
   let data: Uint8Array;
   try {
-    if (compression === 'gzip') data = gunzip(payload, size);
-    else if (compression === 'xz') data = unxz(payload.subarray(0, payload.length - 4), size);
-    else data = unzstd(payload.subarray(0, payload.length - 4), size);
+    if (compression === 'gzip') data = gunzip(payload, budget);
+    else if (compression === 'xz') data = unxz(payload.subarray(0, payload.length - 4), budget);
+    else data = unzstd(payload.subarray(0, payload.length - 4), budget);
   } catch (e) {
-    if (e instanceof ImageError) throw e;
+    if (e instanceof ImageError || e instanceof LoadDeadlineError) throw e;
     throw new ImageError(`corrupt ${compression} kernel payload: ${oneLine(e)}`);
   }
   if (data.length !== size) {
     throw new ImageError(`corrupt ${compression} kernel payload: decompressed to ${data.length} bytes, trailer says ${size}`);
   }
+  checkDeadline(budget);
   return { data, compression };
+}
+
+/** What one decoding may do: produce exactly `size` bytes of ELF, before `deadline`. */
+interface Budget {
+  compression: Compression;
+  size: number;
+  deadline: number;
+}
+
+function checkDeadline(b: Budget): void {
+  if (performance.now() > b.deadline) throw new LoadDeadlineError(`decompressing the ${b.compression} kernel`);
+}
+
+/** A kernel payload is a vmlinux: anything else is refused on its first bytes, not after inflating it. */
+function checkElfStart(b: Budget, head: Uint8Array): void {
+  if (head.length >= 4 && !isElf(head)) throw new ImageError(`bzImage payload (${b.compression}) does not decompress to an ELF vmlinux`);
 }
 
 function oneLine(e: unknown): string {
@@ -75,11 +106,19 @@ function oneLine(e: unknown): string {
   return msg.split('\n')[0];
 }
 
-function gunzip(payload: Uint8Array, size: number): Uint8Array {
+/** Compressed bytes inflated to look at the start: deflate expands at most 1032:1, so the probe's output stays under 2 MiB. */
+const GZIP_PROBE_BYTES = 1024;
+
+function gunzip(payload: Uint8Array, b: Budget): Uint8Array {
+  const z = zlib();
   try {
-    return zlib().gunzipSync(payload, { maxOutputLength: size });
+    // A partial inflate of the first KiB (sync flush: no end-of-stream check) shows the first bytes.
+    const probe = payload.subarray(0, Math.min(payload.length, GZIP_PROBE_BYTES));
+    checkElfStart(b, z.gunzipSync(probe, { finishFlush: z.constants.Z_SYNC_FLUSH, maxOutputLength: 2 << 20 }));
+    // node:zlib stops the moment the output passes maxOutputLength; large chunks keep the copies few.
+    return z.gunzipSync(payload, { maxOutputLength: b.size, chunkSize: 1 << 20 });
   } catch (e) {
-    if (e instanceof RangeError) throw new ImageError(`corrupt gzip kernel payload: output exceeds the declared ${size} bytes`);
+    if (e instanceof RangeError) throw new ImageError(`corrupt gzip kernel payload: output exceeds the declared ${b.size} bytes`);
     throw e;
   }
 }
@@ -88,15 +127,19 @@ function gunzip(payload: Uint8Array, size: number): Uint8Array {
 class BoundedSink {
   readonly buf: Uint8Array;
   length = 0;
-  constructor(readonly what: string, capacity: number) {
-    this.buf = new Uint8Array(capacity);
+  constructor(private readonly budget: Budget) {
+    // Zero pages until written: a lying trailer costs address space, not memory.
+    this.buf = new Uint8Array(budget.size);
   }
   push(chunk: Uint8Array): void {
     if (this.length + chunk.length > this.buf.length) {
-      throw new ImageError(`corrupt ${this.what} kernel payload: output exceeds the declared ${this.buf.length} bytes`);
+      throw new ImageError(`corrupt ${this.budget.compression} kernel payload: output exceeds the declared ${this.buf.length} bytes`);
     }
     this.buf.set(chunk, this.length);
+    const before = this.length;
     this.length += chunk.length;
+    if (before < 4 && this.length >= 4) checkElfStart(this.budget, this.buf);
+    checkDeadline(this.budget);
   }
   result(): Uint8Array {
     return this.buf.subarray(0, this.length);
@@ -107,20 +150,67 @@ class BoundedSink {
 const zlib = (): typeof Zlib => createRequire(import.meta.url)('node:zlib') as typeof Zlib;
 const crc32 = (data: Uint8Array): number => zlib().crc32(data);
 
-/** fzstd is loaded only for zstd kernels (~10 ms of module load otherwise paid by every start-up). */
-let ZstdDecompress: typeof ZstdDecompressT | undefined;
+/** The slice of the WebAssembly JS API we use (lib.dom's typings are not part of this Node build). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
-function unzstd(stream: Uint8Array, size: number): Uint8Array {
-  ZstdDecompress ??= (createRequire(import.meta.url)('fzstd') as typeof import('fzstd')).Decompress;
-  const sink = new BoundedSink('zstd', size);
-  const d = new ZstdDecompress((chunk) => sink.push(chunk));
-  // Push in slices so a corrupt frame cannot make the decoder buffer the whole input twice over.
-  const step = 1 << 20;
-  for (let off = 0; off < stream.length; off += step) {
-    const end = Math.min(off + step, stream.length);
-    d.push(stream.subarray(off, end), end === stream.length);
+/** A WebAssembly module a package embeds as base64 in its JS (`pattern`'s first group), compiled once. */
+function embeddedWasm(pkg: string, pattern: RegExp): object {
+  const js = readFileSync(createRequire(import.meta.url).resolve(pkg), 'latin1');
+  const m = pattern.exec(js);
+  if (!m) throw new Error(`${pkg} does not embed its WebAssembly decoder where expected`);
+  return new wasm.Module(Buffer.from(m[1], 'base64'));
+}
+
+// zstd: libzstd's one-shot ZSTD_decompress, compiled to WebAssembly by the zstddec package (whose
+// own API is async; we instantiate its module synchronously, as for xz below). One-shot decoding
+// writes straight into a destination of the declared size and uses it as its history, so the
+// frame's window size never becomes an allocation, and libzstd refuses a frame that would write
+// past the destination, truncated or trailing data, or a wrong checksum.
+interface ZstdExports {
+  memory: { buffer: ArrayBuffer };
+  malloc(n: number): number;
+  ZSTD_decompress(dst: number, dstCapacity: number, src: number, srcSize: number): number;
+  ZSTD_isError(code: number): number;
+}
+
+/** ZSTD_ErrorCode values (zstd_errors.h) a kernel payload can provoke, for one-line messages. */
+const ZSTD_ERRORS: Record<number, string> = {
+  10: 'not a zstd frame',
+  12: 'unsupported zstd version',
+  14: 'unsupported frame parameter',
+  16: 'window larger than the decoder allows',
+  20: 'compressed data is corrupt',
+  22: 'checksum mismatch',
+  24: 'bad literals header',
+  30: 'needs a dictionary',
+  32: 'needs a dictionary',
+  64: 'decoder out of memory',
+  70: 'output exceeds the declared size',
+  72: 'stream is truncated or has trailing data',
+};
+
+let zstdModule: object | undefined;
+
+function unzstd(stream: Uint8Array, b: Budget): Uint8Array {
+  zstdModule ??= embeddedWasm('zstddec', /const wasm = "([A-Za-z0-9+/=]+)"/);
+  const x = new wasm.Instance(zstdModule, { env: { emscripten_notify_memory_growth: () => {} } }).exports as ZstdExports;
+  const src = x.malloc(stream.length);
+  const dst = src && x.malloc(b.size);
+  if (!dst) throw new ImageError(`zstd kernel payload of ${b.size} bytes does not fit the decoder's memory`);
+  new Uint8Array(x.memory.buffer, src, stream.length).set(stream);
+  const r = x.ZSTD_decompress(dst, b.size, src, stream.length) >>> 0;
+  if (x.ZSTD_isError(r)) {
+    const code = 2 ** 32 - r;
+    throw new ImageError(`corrupt zstd kernel payload: ${ZSTD_ERRORS[code] ?? `decoder error ${code}`}`);
   }
-  return sink.result();
+  const out = new Uint8Array(x.memory.buffer, dst, r);
+  checkElfStart(b, out);
+  // A view, not a copy: the instance (and its memory) goes when the loader drops the result.
+  return out;
 }
 
 // xz-decompress only offers an async web-stream API, but loadKernel is synchronous. Its engine is
@@ -146,13 +236,6 @@ const XZ_CHECK_NONE = 0;
 const XZ_CHECK_CRC32 = 1;
 const XZ_STREAM_HEADER_SIZE = 12;
 
-/** The slice of the WebAssembly JS API we use (lib.dom's typings are not part of this Node build). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
 interface XzExports {
   memory: { buffer: ArrayBuffer };
   create_context(): number;
@@ -162,16 +245,6 @@ interface XzExports {
 }
 
 let xzModule: object | undefined;
-
-function loadXzModule(): object {
-  if (xzModule) return xzModule;
-  const require = createRequire(import.meta.url);
-  const js = readFileSync(require.resolve('xz-decompress'), 'latin1');
-  const m = /data:application\/wasm;base64,([A-Za-z0-9+/=]+)/.exec(js);
-  if (!m) throw new Error('xz-decompress package does not embed its WebAssembly decoder where expected');
-  xzModule = new wasm.Module(Buffer.from(m[1], 'base64'));
-  return xzModule;
-}
 
 function readVarint(buf: Uint8Array, pos: number): { value: number; next: number } {
   let value = 0;
@@ -304,9 +377,10 @@ export function bcjX86Decode(buf: Uint8Array): void {
   }
 }
 
-function unxz(stream: Uint8Array, size: number): Uint8Array {
+function unxz(stream: Uint8Array, b: Budget): Uint8Array {
+  const size = b.size;
   const bcj = planBcjWorkaround(stream);
-  const sink = new BoundedSink('xz', size);
+  const sink = new BoundedSink(b);
   const rc = runXzDecoder(bcj ? bcj.patched : stream, sink);
   if (!bcj) {
     if (rc !== XZ_STREAM_END) throw new ImageError(`corrupt xz kernel payload: ${XZ_ERRORS[rc] ?? `decoder error ${rc}`}`);
@@ -327,7 +401,8 @@ function unxz(stream: Uint8Array, size: number): Uint8Array {
 
 /** Feeds `stream` to a fresh xz-embedded instance; returns its final status (STREAM_END or an error). */
 function runXzDecoder(stream: Uint8Array, sink: BoundedSink): number {
-  const instance = new wasm.Instance(loadXzModule(), {});
+  xzModule ??= embeddedWasm('xz-decompress', /data:application\/wasm;base64,([A-Za-z0-9+/=]+)/);
+  const instance = new wasm.Instance(xzModule, {});
   const x = instance.exports as unknown as XzExports;
   const ctx = x.create_context();
   // The context begins with u32 fields: buffer size, input buffer, input position, input size,

@@ -1,6 +1,9 @@
 /**
  * ELF64 x86-64 executables (vmlinux, or any freestanding image): PT_LOAD segments go to their
- * physical addresses. Every header field is checked against the file and guest RAM before use.
+ * physical addresses. Every header field is checked against the file and guest RAM before use, and
+ * the work a header can cause is bounded by the file (docs/limits.md): segments may not overlap one
+ * another, together they copy at most the file's size, and their zero-filled tails cost nothing
+ * (guest RAM is fresh anonymous memory, already zero).
  */
 import type { GuestMemory } from '../memory.js';
 import { ImageError } from './errors.js';
@@ -80,7 +83,22 @@ export function parseElf(data: Uint8Array): ElfImage {
     if (seg.memsz > 0) segments.push(seg);
   }
   if (segments.length === 0) throw new ImageError('ELF image has no loadable (PT_LOAD) segments');
+  checkDisjoint(segments);
+  const copied = segments.reduce((n, s) => n + s.filesz, 0);
+  if (copied > data.length) throw new ImageError(`ELF segments copy ${copied} bytes from a ${data.length}-byte file (file ranges reused)`);
   return { rawEntry, entry: physicalEntry(rawEntry, segments), segments };
+}
+
+/** Two PT_LOADs over the same guest bytes would let a small file rewrite memory many times over. */
+function checkDisjoint(segments: ElfSegment[]): void {
+  const byAddr = segments.map((s, i) => ({ s, i })).sort((a, b) => a.s.paddr - b.s.paddr);
+  for (let k = 1; k < byAddr.length; k++) {
+    const prev = byAddr[k - 1];
+    const cur = byAddr[k];
+    if (cur.s.paddr < prev.s.paddr + prev.s.memsz) {
+      throw new ImageError(`ELF segments ${prev.i} and ${cur.i} overlap at physical 0x${cur.s.paddr.toString(16)}`);
+    }
+  }
 }
 
 /**
@@ -111,7 +129,11 @@ export function checkPlacement(mem: GuestMemory, start: number, len: number, wha
   }
 }
 
-/** Copies the PT_LOAD segments into guest memory; returns the entry and the highest byte used. */
+/**
+ * Copies the PT_LOAD segments into guest memory; returns the entry and the highest byte used. The
+ * memsz beyond filesz (BSS) is not written: the VM's RAM is fresh anonymous memory, already zero,
+ * and the loader runs once per VM, before anything else writes there.
+ */
 export function loadElf(mem: GuestMemory, data: Uint8Array): { entry: number; end: number; image: ElfImage } {
   const image = parseElf(data);
   let end = 0;
@@ -119,9 +141,6 @@ export function loadElf(mem: GuestMemory, data: Uint8Array): { entry: number; en
     checkPlacement(mem, s.paddr, s.memsz, `ELF segment ${i}`);
     end = Math.max(end, s.paddr + s.memsz);
   });
-  for (const s of image.segments) {
-    mem.write(s.paddr, data.subarray(s.offset, s.offset + s.filesz));
-    mem.fill(s.paddr + s.filesz, s.memsz - s.filesz);
-  }
+  for (const s of image.segments) mem.write(s.paddr, data.subarray(s.offset, s.offset + s.filesz));
   return { entry: image.entry, end, image };
 }

@@ -2,3 +2,11 @@
 export class ImageError extends Error {
   override name = 'ImageError';
 }
+
+/** Loading ran past the run's deadline (`--timeout` covers loading too); `what` names the step. */
+export class LoadDeadlineError extends Error {
+  override name = 'LoadDeadlineError';
+  constructor(readonly what: string) {
+    super(`the deadline passed while ${what}`);
+  }
+}

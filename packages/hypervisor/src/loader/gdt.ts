@@ -1,6 +1,6 @@
 /** The boot GDT: Linux's 64-bit boot protocol wants __BOOT_CS = 0x10 and __BOOT_DS = 0x18, both flat. */
 import type { GuestMemory } from '../memory.js';
-import { GDT_ADDR, IDT_ADDR } from './layout.js';
+import { GDT_ADDR, GDT_ENTRIES, IDT_ADDR, IDT_BYTES } from './layout.js';
 
 export const BOOT_CODE_SELECTOR = 0x10;
 export const BOOT_DATA_SELECTOR = 0x18;
@@ -37,8 +37,9 @@ export const BOOT_GDT: readonly bigint[] = [
 ];
 
 export function writeGdt(mem: GuestMemory): { gdt: { base: number; limit: number }; idt: { base: number; limit: number } } {
+  if (BOOT_GDT.length !== GDT_ENTRIES) throw new Error(`boot GDT has ${BOOT_GDT.length} entries, layout.ts reserves ${GDT_ENTRIES}`);
   BOOT_GDT.forEach((e, i) => mem.writeU64(GDT_ADDR + i * 8, e));
   // An empty IDT: the kernel installs its own before enabling interrupts.
-  mem.writeU64(IDT_ADDR, 0n);
-  return { gdt: { base: GDT_ADDR, limit: BOOT_GDT.length * 8 - 1 }, idt: { base: IDT_ADDR, limit: 7 } };
+  mem.fill(IDT_ADDR, IDT_BYTES);
+  return { gdt: { base: GDT_ADDR, limit: GDT_ENTRIES * 8 - 1 }, idt: { base: IDT_ADDR, limit: IDT_BYTES - 1 } };
 }

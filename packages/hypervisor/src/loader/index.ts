@@ -6,6 +6,7 @@
 import type { GuestMemory } from '../memory.js';
 import { writeBootParams, minimalSetupHeader } from './boot-params.js';
 import { HDR, isBzImage, parseBzImage, STARTUP_64_OFFSET, type BzImage } from './bzimage.js';
+import { kernelSizeBudget } from './budget.js';
 import { decompressKernelPayload } from './decompress.js';
 import { buildE820 } from './e820.js';
 import { checkPlacement, isElf, loadElf } from './elf.js';
@@ -49,6 +50,8 @@ export interface LoadKernelOptions {
   cpus: number;
   /** bzImage only: decompress the payload on the host (default) rather than run the kernel's decompressor. */
   hostDecompress: boolean;
+  /** performance.now() by which loading must be done (LoadDeadlineError otherwise): the run's --timeout. */
+  deadline?: number;
 }
 
 const PAGE = 0x1000;
@@ -66,7 +69,7 @@ export function loadKernel(mem: GuestMemory, opts: LoadKernelOptions): BootInfo 
   if (!lowRam || lowRam.size < 2 * HIGH_MEMORY_START) {
     throw new ImageError('guest RAM is too small: the loader needs at least 2 MiB starting at address 0');
   }
-  const kernel = loadImage(mem, opts.kernel, opts.hostDecompress);
+  const kernel = loadImage(mem, opts.kernel, opts.hostDecompress, opts.deadline);
 
   writeCmdline(mem, opts.cmdline, kernel.setupHeader);
   const initrd = opts.initrd && opts.initrd.length > 0 ? placeInitrd(mem, opts.initrd, kernel, lowRam.size) : undefined;
@@ -91,7 +94,7 @@ export function loadKernel(mem: GuestMemory, opts: LoadKernelOptions): BootInfo 
   };
 }
 
-function loadImage(mem: GuestMemory, image: Uint8Array, hostDecompress: boolean): LoadedKernel {
+function loadImage(mem: GuestMemory, image: Uint8Array, hostDecompress: boolean, deadline?: number): LoadedKernel {
   if (!(image instanceof Uint8Array) || image.length === 0) throw new ImageError('kernel image is empty');
   if (isElf(image)) {
     const { entry, end } = loadElf(mem, image);
@@ -101,12 +104,12 @@ function loadImage(mem: GuestMemory, image: Uint8Array, hostDecompress: boolean)
     throw new ImageError('unrecognised kernel image: neither ELF (no \\x7fELF magic) nor bzImage (no "HdrS" at 0x202)');
   }
   const bz = parseBzImage(image);
-  return hostDecompress ? loadBzImageDecompressed(mem, bz) : loadBzImageInPlace(mem, bz);
+  return hostDecompress ? loadBzImageDecompressed(mem, bz, deadline) : loadBzImageInPlace(mem, bz);
 }
 
-function loadBzImageDecompressed(mem: GuestMemory, bz: BzImage): LoadedKernel {
-  const { data, compression } = decompressKernelPayload(bz.payload, mem.size);
-  if (!isElf(data)) throw new ImageError(`bzImage payload (${compression}) does not decompress to an ELF vmlinux`);
+function loadBzImageDecompressed(mem: GuestMemory, bz: BzImage, deadline?: number): LoadedKernel {
+  // Only an ELF comes back (the decoders refuse anything else on its first bytes).
+  const { data, compression } = decompressKernelPayload(bz.payload, mem.size, { plausible: kernelSizeBudget(bz.initSize), deadline });
   const { entry, end, image } = loadElf(mem, data);
   // Keep the initrd clear of everything the kernel was told it may use (init_size from its load address).
   const lowest = Math.min(...image.segments.map((s) => s.paddr));

@@ -4,7 +4,11 @@
  * EBDA/BIOS area, which the e820 map reports as reserved and where the MP table lives.
  */
 export const GDT_ADDR = 0x500;
-export const IDT_ADDR = 0x520;
+/** null, unused, code, data, and the 16-byte long-mode TSS descriptor (gdt.ts BOOT_GDT). */
+export const GDT_ENTRIES = 6;
+/** Right after the GDT: one empty 8-byte IDT (the kernel installs its own). */
+export const IDT_ADDR = GDT_ADDR + GDT_ENTRIES * 8;
+export const IDT_BYTES = 8;
 export const ZERO_PAGE_ADDR = 0x7000;
 /** Initial stack pointer: top of the page below the page tables, 16-byte aligned. */
 export const BOOT_STACK_TOP = 0x8ff0;
@@ -22,9 +26,10 @@ export const BIOS_END = 0x100000;
 /** Lowest address a kernel may be loaded at. */
 export const HIGH_MEMORY_START = 0x100000;
 
-/** Ranges the kernel image must not overlap: [start, end). */
+/** Everything the loader writes below 1 MiB, which the kernel image must not overlap: [start, end). */
 export const BOOT_STRUCTURES: ReadonlyArray<{ name: string; start: number; end: number }> = [
-  { name: 'GDT/IDT', start: GDT_ADDR, end: IDT_ADDR + 8 },
+  { name: 'boot GDT', start: GDT_ADDR, end: GDT_ADDR + GDT_ENTRIES * 8 },
+  { name: 'boot IDT', start: IDT_ADDR, end: IDT_ADDR + IDT_BYTES },
   { name: 'zero page', start: ZERO_PAGE_ADDR, end: ZERO_PAGE_ADDR + 0x1000 },
   { name: 'boot stack', start: BOOT_STACK_TOP - 0x1000 + 0x10, end: BOOT_STACK_TOP + 0x10 },
   { name: 'page tables', start: PML4_ADDR, end: PD_ADDR + IDENTITY_MAP_GIB * 0x1000 },

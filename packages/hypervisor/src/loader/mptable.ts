@@ -5,6 +5,7 @@
  */
 import type { GuestMemory } from '../memory.js';
 import { BIOS_END, MPTABLE_ADDR } from './layout.js';
+import { MAX_VCPUS } from '../vcpu/limits.js';
 
 export const MP_FLOATING_SIGNATURE = '_MP_';
 export const MP_CONFIG_SIGNATURE = 'PCMP';
@@ -31,7 +32,7 @@ const CPU_SIGNATURE = 0x600;
 const CPU_FEATURES = 0x201;
 const ISA_IRQS = 16;
 /** 255 is the broadcast APIC id, and the IOAPIC takes id n, so at most 254 CPUs. */
-export const MAX_MP_CPUS = 254;
+export const MAX_MP_CPUS = MAX_VCPUS;
 
 const FLOATING_SIZE = 16;
 const HEADER_SIZE = 44;

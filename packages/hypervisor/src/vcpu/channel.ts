@@ -39,9 +39,16 @@ export const MB_DONE = 2;
 export const KIND_PIO = 0;
 export const KIND_MMIO = 1;
 
-/** Exit counters (Float64Array), indexed by exit_reason; the last slot counts forwarded accesses. */
+/**
+ * Exit counters (Float64Array), indexed by exit_reason (reasons past STATS_LAST_REASON count
+ * there); then unclaimed port accesses the thread answered itself, and forwarded accesses.
+ */
 export const STATS_SLOTS = 256;
 export const STATS_FORWARDED = STATS_SLOTS - 1;
+export const STATS_UNCLAIMED = STATS_SLOTS - 2;
+export const STATS_LAST_REASON = STATS_SLOTS - 3;
+/** Distinct unclaimed ports one thread reports to the main thread's log (all are counted). */
+export const THREAD_UNCLAIMED_REPORTS = 64;
 
 /** Port map values: how a vCPU thread handles a port without asking anyone. */
 export const PORT_UNCLAIMED = 0;

@@ -6,6 +6,8 @@
  */
 import { Worker } from 'node:worker_threads';
 
+export { MAX_VCPUS } from './limits.js';
+
 const fromSource = import.meta.url.endsWith('.ts');
 
 /** The file URL of this package's module `name` (e.g. 'devices/legacy/debug-exit'), from src/ (tsx) or dist/. */

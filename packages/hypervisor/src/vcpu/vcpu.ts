@@ -16,6 +16,8 @@ const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v
 
 /** How often a pending pause/stop re-kicks: covers a kick that landed just before KVM_RUN when immediate_exit is unavailable. */
 const REKICK_MS = 2;
+/** How long Vm.close() waits for a thread to leave KVM_RUN before it gives up on releasing the VM. */
+const JOIN_MS = 5000;
 
 export interface VcpuEvents {
   log(line: string): void;
@@ -205,6 +207,28 @@ export class VcpuThread {
       this.shim.munmap(this.run);
       this.run = undefined;
     }
+  }
+
+  /**
+   * Stops the thread and blocks until it is out of KVM_RUN for good (for Vm.close(), which must
+   * not release fds or RAM a running vCPU still uses). The thread needs nothing from this one to
+   * stop: a forwarded access it waits on is abandoned when it sees the stop. False if it did not
+   * stop within JOIN_MS.
+   */
+  stopAndJoin(): boolean {
+    if (this.finished) return true;
+    Atomics.store(this.control, ch.CTL_COMMAND, ch.CMD_STOP);
+    Atomics.notify(this.control, ch.CTL_COMMAND);
+    const until = performance.now() + JOIN_MS;
+    let state = this.state;
+    while (state !== ch.STATE_EXITED && performance.now() < until) {
+      this.knock();
+      Atomics.wait(this.control, ch.CTL_STATE, state, REKICK_MS);
+      state = this.state;
+    }
+    if (state !== ch.STATE_EXITED) return false;
+    this.finish();
+    return true;
   }
 
   /** Ends the thread however it is (for error paths); the vCPU fd itself belongs to the Vm. */

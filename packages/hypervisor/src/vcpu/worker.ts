@@ -49,6 +49,9 @@ const host: DeviceHost = {
   consoleWrite(bytes) {
     post({ type: 'console', bytes: bytes.slice() });
   },
+  // Per-thread devices are not console devices; their rare bytes go through the main thread's sink.
+  consoleWritable: () => true,
+  onConsoleWritable: (listener) => listener(),
   requestExit(status, reason) {
     ending ??= { kind: 'guest-exit', exitReason: reason, status, message: reason };
   },
@@ -123,7 +126,8 @@ function writeData(view: DataView, at: number, size: number, value: number): voi
 }
 
 function unclaimed(port: number, write: boolean, size: number): void {
-  if (reportedUnclaimed.has(port)) return;
+  stats[ch.STATS_UNCLAIMED]++;
+  if (reportedUnclaimed.has(port) || reportedUnclaimed.size >= ch.THREAD_UNCLAIMED_REPORTS) return;
   reportedUnclaimed.add(port);
   post({ type: 'unclaimed', where: portName(port), kind: write ? 'write' : 'read', size });
 }
@@ -178,7 +182,7 @@ function loop(bytes: Uint8Array, view: DataView, local: PioDevice[]): void {
       continue;
     }
     const reason = view.getUint32(O.exitReason, true);
-    stats[reason < ch.STATS_FORWARDED ? reason : ch.STATS_FORWARDED - 1]++;
+    stats[Math.min(reason, ch.STATS_LAST_REASON)]++;
     if (reason === X.io) {
       const size = bytes[O.ioSize];
       const port = view.getUint16(O.ioPort, true);
@@ -224,6 +228,11 @@ function loop(bytes: Uint8Array, view: DataView, local: PioDevice[]): void {
     } else {
       ending = endingFor(reason, view);
     }
+    // A string instruction with a huge count goes from exit to exit without KVM_RUN ever returning
+    // EINTR (KVM completes the pending I/O before it looks at immediate_exit): look here too.
+    const cmd = Atomics.load(control, ch.CTL_COMMAND);
+    if (cmd === ch.CMD_STOP) break;
+    if (cmd === ch.CMD_PAUSE) park();
   }
 }
 

@@ -13,8 +13,25 @@ export class FakeHost implements DeviceHost {
     this.irqs.push([gsi, level]);
     this.irqLevel.set(gsi, level);
   }
+  /** Tests set this false to play a console that stopped draining. */
+  writable = true;
+  private drainWaiters: Array<() => void> = [];
   consoleWrite(bytes: Uint8Array): void {
     this.console.push(...bytes);
+  }
+  consoleWritable(): boolean {
+    return this.writable;
+  }
+  onConsoleWritable(listener: () => void): void {
+    if (this.writable) listener();
+    else this.drainWaiters.push(listener);
+  }
+  /** The console drains again. */
+  drain(): void {
+    this.writable = true;
+    const w = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const l of w) l();
   }
   requestExit(status: number, reason: string): void {
     this.exits.push({ status, reason });

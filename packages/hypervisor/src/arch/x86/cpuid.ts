@@ -22,18 +22,34 @@ function shiftFor(n: number): number {
   return n <= 1 ? 0 : 32 - Math.clz32(n - 1);
 }
 
+/** Leaf 4 EAX[31:26] holds cores per package - 1 in 6 bits: packages never hold more than this. */
+export const MAX_CORES_PER_PACKAGE = 64;
+
 /**
- * One vCPU's CPUID: APIC ids, n single-thread cores in one package and the hypervisor bit. KVM's own
- * leaves (0x40000000 signature, 0x40000001 features) pass through as KVM_GET_SUPPORTED_CPUID reports
+ * The topology every vCPU reports: single-thread cores, `cpus` of them in one package, or packages
+ * of 64 when there are more (APIC id = vCPU index = package << coreBits | core, so ids stay dense).
+ */
+export function topology(cpus: number): { coresPerPackage: number; coreBits: number } {
+  const coresPerPackage = Math.min(cpus, MAX_CORES_PER_PACKAGE);
+  return { coresPerPackage, coreBits: shiftFor(cpus > MAX_CORES_PER_PACKAGE ? MAX_CORES_PER_PACKAGE : cpus) };
+}
+
+/**
+ * One vCPU's CPUID: APIC ids, the topology above and the hypervisor bit. KVM's own leaves
+ * (0x40000000 signature, 0x40000001 features) pass through as KVM_GET_SUPPORTED_CPUID reports
  * them: their layout is KVM's paravirt ABI, which the spec does not carry, so kvm-ts never writes it.
  */
 export function normalizeCpuid(supported: readonly CpuidEntry[], shape: CpuidShape): CpuidEntry[] {
   const { index: apicId, cpus } = shape;
+  const { coresPerPackage, coreBits } = topology(cpus);
+  // The vCPUs in this one's package (the last package may be partly filled).
+  const inPackage = Math.min(coresPerPackage, cpus - (apicId >> coreBits << coreBits));
   const out = supported.map((e) => ({ ...e }));
   for (const e of out) {
     switch (e.function) {
       case 1:
-        e.ebx = ((e.ebx & 0x0000_ffff) | ((Math.min(cpus, 255) & 0xff) << 16) | ((apicId & 0xff) << 24)) >>> 0;
+        // EBX[23:16]: addressable logical processor ids per package.
+        e.ebx = ((e.ebx & 0x0000_ffff) | (((1 << coreBits) & 0xff) << 16) | ((apicId & 0xff) << 24)) >>> 0;
         e.ecx = (e.ecx | LEAF1_ECX_HYPERVISOR) >>> 0;
         e.ecx = (shape.tscDeadline ? e.ecx | LEAF1_ECX_TSC_DEADLINE : e.ecx & ~LEAF1_ECX_TSC_DEADLINE) >>> 0;
         e.edx = (cpus > 1 ? e.edx | LEAF1_EDX_HTT : e.edx & ~LEAF1_EDX_HTT) >>> 0;
@@ -42,15 +58,15 @@ export function normalizeCpuid(supported: readonly CpuidEntry[], shape: CpuidSha
         // Cores per package - 1 in EAX[31:26]; logical CPUs sharing this cache - 1 in EAX[25:14]:
         // private L1/L2, an L3 shared by the package.
         const level = (e.eax >>> 5) & 0x7;
-        const sharing = level >= 3 ? cpus - 1 : 0;
-        e.eax = ((e.eax & 0x3fff) | ((sharing & 0xfff) << 14) | (((cpus - 1) & 0x3f) << 26)) >>> 0;
+        const sharing = level >= 3 ? inPackage - 1 : 0;
+        e.eax = ((e.eax & 0x3fff) | ((sharing & 0xfff) << 14) | (((coresPerPackage - 1) & 0x3f) << 26)) >>> 0;
         break;
       }
       case 0xb:
       case 0x1f: {
         const levels: Array<[number, number, number]> = [
           [0, 1, TOPO_LEVEL_SMT],
-          [shiftFor(cpus), cpus, TOPO_LEVEL_CORE],
+          [coreBits, inPackage, TOPO_LEVEL_CORE],
         ];
         const lvl = levels[e.index];
         if (lvl) {

@@ -1,6 +1,8 @@
 /**
- * A 16550A UART (the PC's 8250-family COM port). Transmission is instantaneous, so THR is always
- * empty again by the time the guest looks; received bytes come from feed() into the RX FIFO.
+ * A 16550A UART (the PC's 8250-family COM port). Transmission is instantaneous while the console
+ * drains: THR is empty again by the time the guest looks. When console output stops draining the
+ * transmitter stays full (THRE/TEMT clear, no THRE interrupt) until it drains, so the guest waits
+ * instead of the VMM buffering. Received bytes come from feed() into the RX FIFO.
  * The interrupt line is recomputed after every register access, so it always reflects IIR.
  */
 import type { DeviceHost, PioDevice } from '../device.js';
@@ -87,6 +89,8 @@ export class Serial implements PioDevice {
   private rx: number[] = [];
   /** THRE interrupt latch: set when THR empties (or IER enables it), cleared by reading IIR or writing THR. */
   private thrIntPending = false;
+  /** Waiting for the console to drain, to empty THR again. */
+  private txWaiting = false;
   private irqLevel = false;
 
   constructor(private readonly host: DeviceHost, opts: SerialOptions = {}) {
@@ -140,7 +144,7 @@ export class Serial implements PioDevice {
         v = this.mcr;
         break;
       case LSR:
-        v = (this.rx.length > 0 ? LSR_DR : 0) | LSR_THRE | LSR_TEMT | this.lsrErrors;
+        v = (this.rx.length > 0 ? LSR_DR : 0) | (this.txEmpty() ? LSR_THRE | LSR_TEMT : 0) | this.lsrErrors;
         this.lsrErrors = 0; // error bits clear on read
         break;
       case MSR:
@@ -173,8 +177,12 @@ export class Serial implements PioDevice {
         if (this.lcr & LCR_DLAB) {
           this.dlm = v;
         } else {
-          // Enabling THRE interrupts while THR is empty raises one at once; the 8250 driver relies on it.
-          if (v & IER_THRE && !(this.ier & IER_THRE)) this.thrIntPending = true;
+          // Enabling THRE interrupts while THR is empty raises one at once (the 8250 driver relies on
+          // it); while the console is not draining, once it drains.
+          if (v & IER_THRE && !(this.ier & IER_THRE)) {
+            if (this.txEmpty()) this.thrIntPending = true;
+            else this.emptyOnDrain();
+          }
           this.ier = v & 0x0f;
         }
         break;
@@ -205,8 +213,26 @@ export class Serial implements PioDevice {
     } else {
       this.host.consoleWrite(Uint8Array.of(byte));
     }
-    // THR drained at once: the write cleared the THRE interrupt and the empty THR raises it again.
-    this.thrIntPending = true;
+    // THR drained at once: the write cleared the THRE interrupt and the empty THR raises it again,
+    // unless the console stopped draining: then THR stays full until it does.
+    this.thrIntPending = this.txEmpty();
+    if (!this.thrIntPending) this.emptyOnDrain();
+  }
+
+  /** THR empties (THRE interrupt) when the console drains again. */
+  private emptyOnDrain(): void {
+    if (this.txWaiting) return;
+    this.txWaiting = true;
+    this.host.onConsoleWritable(() => {
+      this.txWaiting = false;
+      this.thrIntPending = true;
+      this.updateIrq();
+    });
+  }
+
+  /** THR is empty unless the console is not draining (loopback never leaves the chip). */
+  private txEmpty(): boolean {
+    return (this.mcr & MCR_LOOP) !== 0 || this.host.consoleWritable();
   }
 
   private writeFcr(v: number): void {
