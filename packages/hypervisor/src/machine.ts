@@ -114,6 +114,11 @@ export class Machine {
     }
   }
 
+  /** Every main-thread device with what it counted so far (`kvm-cli stat`). */
+  devices(): Array<{ name: string; bus: 'pio' | 'mmio'; counters: Record<string, number> }> {
+    return this.bus.devices().map(({ bus, device }) => ({ name: device.name, bus, counters: device.counters?.() ?? {} }));
+  }
+
   /** Console input for the UART; what does not fit its FIFO waits until the guest drains it. */
   feedConsole(bytes: Uint8Array): void {
     if (bytes.length > 0) this.rxBacklog.push(bytes.slice());
