@@ -141,6 +141,14 @@ kvm('the VM a config file describes is the VM its command line describes', (t) =
   t.regex(console, /cmdline: "console=ttyS0 exit=9 memtest=1"/);
 });
 
+test('docs/control.md lists every option of the table with its flag', (t) => {
+  const doc = readFileSync(fileURLToPath(new URL('../../../docs/control.md', import.meta.url)), 'utf8');
+  for (const o of RUN_OPTIONS) {
+    const flag = o.short ? `-${o.short}` : `--${o.flag}`;
+    t.true(doc.includes(`| \`${o.key}\` | \`${flag}\` |`), `docs/control.md has no row for ${o.key} (${flag})`);
+  }
+});
+
 test('docs/schemas/ holds exactly what the zod schemas generate (npm run schemas)', (t) => {
   for (const [name, text] of Object.entries(schemaFiles())) t.is(readFileSync(SCHEMA_DIR + name, 'utf8'), text, `docs/schemas/${name} is stale`);
 });

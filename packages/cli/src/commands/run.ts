@@ -3,8 +3,7 @@
  * With --json, the run summary is the only thing on stdout and the guest console goes to stderr.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { defaultName, ensurePrivateDir, socketPath, socketPathProblem } from '@kvm-ts/hypervisor/control/paths';
+import { defaultName, socketPath, socketPathProblem } from '@kvm-ts/hypervisor/control/paths';
 import { parse } from '../args.js';
 import { parseKnobs } from '../compat-knobs.js';
 import { GuestConsole } from '../console.js';
@@ -107,18 +106,13 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
   const defaults = config.kernel === undefined ? GUEST_PARAMS : LINUX_PARAMS;
   const cmdline = config.cmdline ? `${defaults} ${config.cmdline as string}` : defaults;
 
-  // The control socket stays off the path to the first KVM_RUN: only a cheap look at its path
-  // here; the server (and its modules) come up once the vCPUs run. Something already at the path
+  // The control socket stays off the path to the first KVM_RUN: only a look at its path here; the
+  // server (its directory, its modules) comes up once the vCPUs run. Something already at the path
   // (a live VM of that name, or a stale socket) is settled now, so a clash is one line and no guest output.
   const name = (config.name as string | undefined) ?? defaultName();
   const socket = socketPath(name);
   const problem = socketPathProblem(socket);
   if (problem) throw new CliError(`control socket: ${problem}`);
-  try {
-    ensurePrivateDir(dirname(socket));
-  } catch (err) {
-    throw new CliError(`control socket ${socket}: ${(err as Error).message}`);
-  }
   let server = existsSync(socket) ? await claim(name, socket) : undefined;
 
   const output = opts.json ? process.stderr : process.stdout;
