@@ -138,11 +138,7 @@ export class VmRun {
     if (this.timer) clearTimeout(this.timer);
     const wallMs = performance.timeOrigin + performance.now() - this.startedAt;
     const starts = this.threads.map((t) => t.firstRunAt).filter((x): x is number => x !== undefined);
-    return { ...this.decided!, wallMs, exits: this.exitCounts(), firstKvmRunAt: starts.length ? Math.min(...starts) : undefined };
-  }
-
-  private exitCounts(): RunSummary['exits'] {
-    return this.countExits(this.threads);
+    return { ...this.decided!, wallMs, exits: this.exits(), firstKvmRunAt: starts.length ? Math.min(...starts) : undefined };
   }
 
   /** Exits by KVM_EXIT_* name over `threads`' counters (shared memory, so also while they run). */
@@ -165,7 +161,7 @@ export class VmRun {
 
   /** Exits so far, over all vCPUs. */
   exits(): RunSummary['exits'] {
-    return this.exitCounts();
+    return this.countExits(this.threads);
   }
 
   /** Each vCPU thread's state (channel.ts STATE_*), kernel thread id (0 before it started) and exits so far. */

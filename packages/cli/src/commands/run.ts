@@ -151,26 +151,7 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
     const { fallbacks } = vm.vm.caps;
     if (opts.verbose) for (const f of fallbacks) log(`fallback: ${f.capability} absent: ${f.fallback}`);
     const vmRun = vm.start();
-    const ctl = await import('@kvm-ts/hypervisor/control');
-    hub = new ctl.ConsoleHub({
-      input: (bytes) => vm.feedConsole(bytes),
-      unavailable: process.stdin.isTTY ? `the console is on the terminal of the run (pid ${process.pid})` : undefined,
-    });
-    for (const b of early ?? []) hub.write(b);
-    early = undefined;
-    if (!server) {
-      try {
-        server = await claim(name, socket);
-      } catch (err) {
-        // Another VM took the name while this one started: it keeps it, this one ends.
-        await vmRun.stop('name clash');
-        throw err;
-      }
-    }
-    const detached = process.env[DETACHED_ENV] === '1';
-    server.serve(new hv.MachineControl({ name, socket, machine: vm, run: vmRun, console: hub, log: detached ? ctl.logPath(name) : undefined }));
-    // A generated name is news to the person at the terminal; scripts pass --name or read --json.
-    if (opts.verbose || (config.name === undefined && process.stderr.isTTY)) log(`VM '${name}', control socket ${socket}`);
+    // Signals and the terminal first: nothing below may leave them unhandled.
     const guestConsole = new GuestConsole({ output, input: (b) => vm.feedConsole(b), quit: () => void vmRun.stop('quit from the console (Ctrl-A x)') });
     const onSignal = (sig: keyof typeof SIGNALS) => {
       guestConsole.restore();
@@ -183,6 +164,26 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
     });
     let summary;
     try {
+      const ctl = await import('@kvm-ts/hypervisor/control');
+      hub = new ctl.ConsoleHub({
+        input: (bytes) => vm.feedConsole(bytes),
+        unavailable: process.stdin.isTTY ? `the console is on the terminal of the run (pid ${process.pid})` : undefined,
+      });
+      for (const b of early ?? []) hub.write(b);
+      early = undefined;
+      if (!server) {
+        try {
+          server = await claim(name, socket);
+        } catch (err) {
+          // Another VM took the name while this one started: it keeps it, this one ends.
+          await vmRun.stop('name clash');
+          throw err;
+        }
+      }
+      const detached = process.env[DETACHED_ENV] === '1';
+      server.serve(new hv.MachineControl({ name, socket, machine: vm, run: vmRun, console: hub, log: detached ? ctl.logPath(name) : undefined }));
+      // A generated name is news to the person at the terminal; scripts pass --name or read --json.
+      if (opts.verbose || (config.name === undefined && process.stderr.isTTY)) log(`VM '${name}', control socket ${socket}`);
       summary = await vmRun.done;
     } finally {
       guestConsole.restore();
