@@ -66,7 +66,7 @@ async function startVm(t: ExecutionContext, e: Env, children: ChildProcess[], na
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code))); // 'close': its output is all read
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) t.fail(`the VM exited early (${child.exitCode}): ${err}`);
@@ -280,7 +280,7 @@ kvm('--detach returns once the socket answers; console attaches and Ctrl-A x det
   t.teardown(() => child.kill('SIGKILL'));
   let seen = '';
   child.stdout.on('data', (d: Buffer) => (seen += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code))); // 'close': its output is all read
   const deadline = Date.now() + 20_000;
   while (!seen.includes('spin: looping') && Date.now() < deadline) await sleep(20);
   t.true(seen.includes('Ctrl-A x detaches'), seen);
