@@ -17,7 +17,7 @@ import type * as Zod from 'zod';
 import { UsageError } from './errors.js';
 
 const MiB = 1024 * 1024;
-export const DEFAULT_MEM = 256 * MiB;
+const DEFAULT_MEM = 256 * MiB;
 const MIN_MEM = 4 * MiB;
 
 /** A bad option value. `subject`: the value it is about (a path), `at`: where inside the option (`[1, 'path']`). */
@@ -68,7 +68,7 @@ function option<T>(o: RunOption<T>): RunOption {
 }
 
 /** "256" (MiB), or a number with a K, M or G suffix; a whole number of 4 KiB pages that this host has. */
-export function memBytes(text: string): number {
+function memBytes(text: string): number {
   const m = /^(\d+)([KMG])?i?B?$/i.exec(text.trim());
   if (!m) throw new OptionError(`'${text}' is not a size (e.g. 256, 512M, 2G)`);
   const unit = { K: 1024, M: MiB, G: 1024 * MiB }[(m[2] ?? 'M').toUpperCase() as 'K' | 'M' | 'G'];
@@ -103,7 +103,7 @@ function seconds(text: string): number {
 }
 
 /** An input file the VM reads: it must exist, be a regular file and not be empty. Returns the absolute path. */
-export function inputFile(path: string, origin: Origin): string {
+function inputFile(path: string, origin: Origin): string {
   const abs = resolve(origin.baseDir, path);
   let st;
   try {

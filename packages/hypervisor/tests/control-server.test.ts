@@ -428,9 +428,12 @@ test('fuzz: random lines get only valid replies, nothing escapes, the server kee
     { numRuns: 3000 },
   );
   // Over the socket: random chunks (newlines anywhere), then a well-formed request must still work.
+  const overLong = fc.integer({ min: MAX_LINE_BYTES + 1, max: MAX_LINE_BYTES + 4096 }).map((n) => 'x'.repeat(n));
   let overSocket = 0;
+  let tooLong = 0;
   await fc.assert(
-    fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 5 }), async (lines) => {
+    // Now and then a line over the bound (the connection is then closed after its error).
+    fc.asyncProperty(fc.array(fc.oneof({ arbitrary: line, weight: 20 }, { arbitrary: overLong, weight: 1 }), { minLength: 1, maxLength: 5 }), async (lines) => {
       overSocket++;
       const c = raw(path);
       const text = lines.map((l) => l.replace(/\n/g, ' ')).join('\n');
@@ -443,6 +446,7 @@ test('fuzz: random lines get only valid replies, nothing escapes, the server kee
           break; // a console upgrade swallowed the rest, or a bad line closed the connection
         }
         t.true(s.reply.safeParse(reply).success);
+        if (reply.error?.code === 'line-too-long') tooLong++;
         // After a console request's reply the rest of the input is console bytes.
         if (reply.id === 'last' || reply.result?.backlogBytes !== undefined) break;
       }
@@ -451,5 +455,6 @@ test('fuzz: random lines get only valid replies, nothing escapes, the server kee
     { numRuns: 300 },
   );
   t.is((await call(path, 'info')).name, 'vm');
-  t.log(`fuzzed ${direct} lines directly and ${overSocket} connections over the socket`);
+  t.true(tooLong > 0, 'no over-long line was generated');
+  t.log(`fuzzed ${direct} lines directly and ${overSocket} connections over the socket (${tooLong} closed for an over-long line)`);
 });

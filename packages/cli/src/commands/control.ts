@@ -7,6 +7,7 @@ import type { ListedVm, MethodName, Params, Result, StatResult } from '@kvm-ts/h
 import { parse } from '../args.js';
 import { GuestConsole } from '../console.js';
 import { CliError, UsageError } from '../errors.js';
+import { sizeText as size } from '../run-options.js';
 
 type Ctl = typeof import('@kvm-ts/hypervisor/control');
 const control = (): Promise<Ctl> => import('@kvm-ts/hypervisor/control');
@@ -54,9 +55,9 @@ function duration(ms: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-function size(bytes: number): string {
-  const MiB = 1024 * 1024;
-  return bytes % (1024 * MiB) === 0 ? `${bytes / (1024 * MiB)}G` : bytes >= MiB ? `${Math.round(bytes / MiB)}M` : `${Math.round(bytes / 1024)}K`;
+/** Resident memory, rounded to MiB. */
+function rss(bytes: number): string {
+  return `${Math.round(bytes / (1024 * 1024))}M`;
 }
 
 function table(rows: string[][]): string {
@@ -130,7 +131,6 @@ function stateVerb(method: 'pause' | 'resume' | 'stop') {
         status = 1;
       } else process.stdout.write(`${o}\n`);
     }
-    if (!values.all && status !== 0) return 1;
     return status;
   };
 }
@@ -184,7 +184,7 @@ function exitsText(e: StatResult['exits']): string {
 function statText(s: StatResult): string {
   const lines = [
     `${s.name}: ${s.state}, up ${duration(s.uptimeMs)}`,
-    `memory: ${size(s.memory.guestBytes)} guest (${s.memory.regions.map((r) => `${size(r.bytes)} at ${r.gpa}`).join(', ')}), VMM resident ${size(s.memory.vmmRssBytes)}`,
+    `memory: ${size(s.memory.guestBytes)} guest (${s.memory.regions.map((r) => `${size(r.bytes)} at ${r.gpa}`).join(', ')}), VMM resident ${rss(s.memory.vmmRssBytes)}`,
     `exits: ${exitsText(s.exits)}`,
     ...s.vcpus.map((v) => `vCPU ${v.index}: ${v.state}, tid ${v.tid}, ${exitsText(v.exits)}`),
     ...s.devices.map((d) => {
