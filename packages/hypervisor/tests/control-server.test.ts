@@ -352,7 +352,9 @@ test('the client rejects error replies as ControlError and a missing socket as C
   t.true(err instanceof ControlError);
   t.is((err as ControlError).code, 'not-running');
   client.close();
-  const missing = await t.throwsAsync(call(join(tempDir(), 'none.sock'), 'info'));
+  const empty = tempDir();
+  t.teardown(() => rmSync(empty, { recursive: true, force: true }));
+  const missing = await t.throwsAsync(call(join(empty, 'none.sock'), 'info'));
   t.true(missing instanceof ConnectError);
   t.is((missing as ConnectError).code, 'ENOENT');
 });
