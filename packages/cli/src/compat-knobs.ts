@@ -23,11 +23,11 @@ function spec(hv: Hv, flag: string, version: string): LoadedAbi {
 }
 
 /** --without-cap takes names (comma-separated, repeatable); each must be a KVM_CAP_* some pinned spec defines. */
-function capNames(hv: Hv, values: string[]): string[] {
+function capNames(hv: Hv, label: string, values: string[]): string[] {
   const names = values.flatMap((v) => v.split(',')).map((n) => n.trim()).filter(Boolean);
   const known = (cap: string) => hv.hostSpecIds().some((id) => hv.abiVersion(id).hasConstant(cap));
   for (const n of names) {
-    if (!/^KVM_CAP_[A-Z0-9_]+$/.test(n) || !known(n)) throw new UsageError(`--without-cap: '${n}' is not a KVM_CAP_* of any pinned spec`);
+    if (!/^KVM_CAP_[A-Z0-9_]+$/.test(n) || !known(n)) throw new UsageError(`${label}: '${n}' is not a KVM_CAP_* of any pinned spec`);
   }
   return names;
 }
@@ -38,11 +38,15 @@ export interface KnobValues {
   without?: string[];
 }
 
-/** `kernelAsFlag`: how the command spells --kernel-caps-as (`caps` says --as), for messages. */
-export function parseKnobs(hv: Hv, values: KnobValues, kernelAsFlag = '--kernel-caps-as'): Knobs {
-  const abi = spec(hv, '--abi', values.abi ?? 'latest');
+/** Where each value came from, as messages name it (`caps` says --as; a config file names its key). */
+export type KnobLabels = Record<keyof KnobValues, string>;
+const FLAGS: KnobLabels = { abi: '--abi', kernelAs: '--kernel-caps-as', without: '--without-cap' };
+
+export function parseKnobs(hv: Hv, values: KnobValues, labels: Partial<KnobLabels> = {}): Knobs {
+  const label = { ...FLAGS, ...labels };
+  const abi = spec(hv, label.abi, values.abi ?? 'latest');
   const mask: CapabilityMask = {};
-  if (values.kernelAs !== undefined) mask.kernelAs = hv.kernelAsMask(spec(hv, kernelAsFlag, values.kernelAs));
-  if (values.without?.length) mask.without = capNames(hv, values.without);
+  if (values.kernelAs !== undefined) mask.kernelAs = hv.kernelAsMask(spec(hv, label.kernelAs, values.kernelAs));
+  if (values.without?.length) mask.without = capNames(hv, label.without, values.without);
   return { abi, mask };
 }

@@ -7,6 +7,13 @@ type Command = (argv: string[]) => Promise<number>;
 const commands: Record<string, () => Promise<Command>> = {
   run: async () => (await import('./commands/run.js')).run,
   caps: async () => (await import('./commands/caps.js')).caps,
+  list: async () => (await import('./commands/control.js')).list,
+  pause: async () => (await import('./commands/control.js')).pause,
+  resume: async () => (await import('./commands/control.js')).resume,
+  stop: async () => (await import('./commands/control.js')).stop,
+  stat: async () => (await import('./commands/control.js')).stat,
+  debug: async () => (await import('./commands/control.js')).debug,
+  console: async () => (await import('./commands/control.js')).attachConsole,
   'abi show': async () => (await import('./commands/abi-spec.js')).show,
   'abi list': async () => (await import('./commands/abi-spec.js')).list,
   'abi generate': async () => (await import('./commands/abi-spec.js')).generate,
@@ -18,6 +25,12 @@ const commands: Record<string, () => Promise<Command>> = {
 const HELP = `kvm-cli — a KVM VMM and the KVM ABI spec it is built on
 
   kvm-cli run [-k KERNEL] [-i INITRD] [-p PARAMS] [-m MEM] [-c CPUS] [--json] …   boot a VM (default: the built-in test guest)
+  kvm-cli run --name NAME | --detach | --config FILE.json | --print-config …     named, in the background, from a file
+  kvm-cli list [--json]                                      running VMs (name, pid, state, vCPUs, memory, uptime, socket)
+  kvm-cli pause|resume|stop NAME|--all                       park every vCPU / let them run / end the VM
+  kvm-cli stat NAME [--json]                                 state, exits by reason, vCPUs, devices, memory
+  kvm-cli debug NAME [--json]                                each vCPU's registers, code and stack (as lkvm debug)
+  kvm-cli console NAME                                       attach to a VM's console (Ctrl-A x detaches)
   kvm-cli caps [--json]                                      this host's KVM API version and capabilities
   kvm-cli abi list                                           pinned spec versions and arches
   kvm-cli abi show [VERSION|SOURCE] [--arch ARCH] [--json]   one spec (default: latest, x86_64)

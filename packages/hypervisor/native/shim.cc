@@ -1,4 +1,5 @@
-// The syscall shim: file descriptors, ioctl, mmap, eventfd, thread kicks and fd readiness.
+// The syscall shim: file descriptors, ioctl, mmap, eventfd, thread kicks, fd readiness and the
+// peer credentials of a UNIX socket.
 // It knows Linux system calls and nothing about KVM: every request number, constant and
 // structure layout comes from the spec on the TypeScript side.
 #include <napi.h>
@@ -12,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -415,6 +417,23 @@ Napi::Value Kick(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+// getsockopt(fd, SOL_SOCKET, SO_PEERCRED): who is at the other end of a connected UNIX socket, as
+// the kernel recorded it at connect() time (Node has no API for it). Returns { pid, uid, gid }.
+Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return ThrowType(env, "peerCredentials(fd): fd must be a non-negative integer");
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return Throw(env, errno, "getsockopt", "SO_PEERCRED");
+  if (len != sizeof cred) return Throw(env, EINVAL, "getsockopt", "SO_PEERCRED returned a short ucred");
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, static_cast<double>(cred.pid)));
+  out.Set("uid", Napi::Number::New(env, static_cast<double>(cred.uid)));
+  out.Set("gid", Napi::Number::New(env, static_cast<double>(cred.gid)));
+  return out;
+}
+
 // fd readiness on the event loop: new FdPoll(fd, callback) calls callback(events) whenever fd
 // is readable (1) or hung up/errored (with the uv status as a second argument).
 class FdPoll : public Napi::ObjectWrap<FdPoll> {
@@ -519,6 +538,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("prepareKick", Napi::Function::New(env, PrepareKick, "prepareKick"));
   exports.Set("threadId", Napi::Function::New(env, ThreadId, "threadId"));
   exports.Set("kick", Napi::Function::New(env, Kick, "kick"));
+  exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
   exports.Set("FdPoll", FdPoll::Define(env));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(sysconf(_SC_PAGESIZE))));
   exports.Set("kickSignal", Napi::Number::New(env, KickSignal()));

@@ -16,7 +16,7 @@ export {
   type HostCaps,
 } from './kvm/capabilities.js';
 export { Vm, VmConfigError, type VmConfig } from './vm.js';
-export { VmRun, TIMEOUT_STATUS, type LocalDevice, type RunOptions, type RunSummary } from './runner.js';
+export { VmRun, TIMEOUT_STATUS, type LocalDevice, type RunOptions, type RunSummary, type VcpuStats } from './runner.js';
 export { IoBus, BusError } from './devices/bus.js';
 export { Machine, type MachineOptions } from './machine.js';
 export { prestartVcpuThreads } from './vcpu/pool.js';
@@ -29,3 +29,5 @@ export { unclaimedSummaryLine, UNCLAIMED_LOG_LINES, type UnclaimedTotals } from 
 export { MAX_VCPUS } from './vcpu/limits.js';
 export { GuestMemoryError, LOW_RAM_LIMIT } from './memory.js';
 export type { BootState } from './arch/x86/regs.js';
+export { dumpVcpu, type VcpuDump } from './arch/x86/debug-dump.js';
+export { MachineControl, type MachineControlOptions } from './control/machine-target.js';

@@ -132,7 +132,12 @@ export class Machine {
     }
   }
 
-  /**
+  /** Every main-thread device with what it counted so far (`kvm-cli stat`). */
+  devices(): Array<{ name: string; bus: 'pio' | 'mmio'; counters: Record<string, number> }> {
+    return this.bus.devices().map(({ bus, device }) => ({ name: device.name, bus, counters: device.counters?.() ?? {} }));
+  }
+
+    /**
    * Console input for the UART; what does not fit its FIFO waits until the guest drains it. False
    * when the bounded queue is full: pause the source until onConsoleRoom() calls back.
    */

@@ -45,6 +45,13 @@ export interface RunSummary {
   firstKvmRunAt?: number;
 }
 
+export interface VcpuStats {
+  index: number;
+  state: number;
+  tid: number;
+  exits: RunSummary['exits'];
+}
+
 export const TIMEOUT_STATUS = 124;
 
 type Outcome = Omit<RunSummary, 'wallMs' | 'exits' | 'unclaimed'>;
@@ -158,17 +165,18 @@ export class VmRun {
     return {
       ...this.decided!,
       wallMs,
-      exits: this.exitCounts(),
+      exits: this.exits(),
       unclaimed: this.opts.bus.unclaimedTotals(threadUnclaimed),
       firstKvmRunAt: starts.length ? Math.min(...starts) : undefined,
     };
   }
 
-  private exitCounts(): RunSummary['exits'] {
+  /** Exits by KVM_EXIT_* name over `threads`' counters (shared memory, so also while they run). */
+  private countExits(threads: VcpuThread[]): RunSummary['exits'] {
     const byReason: Record<string, number> = {};
     let forwarded = 0;
     let total = 0;
-    for (const t of this.threads) {
+    for (const t of threads) {
       forwarded += t.stats[ch.STATS_FORWARDED];
       for (let r = 0; r <= ch.STATS_LAST_REASON; r++) {
         const n = t.stats[r];
@@ -179,6 +187,21 @@ export class VmRun {
       }
     }
     return { byReason, forwarded, total };
+  }
+
+  /** Exits so far, over all vCPUs. */
+  exits(): RunSummary['exits'] {
+    return this.countExits(this.threads);
+  }
+
+  /** Each vCPU thread's state (channel.ts STATE_*), kernel thread id (0 before it started) and exits so far. */
+  vcpus(): VcpuStats[] {
+    return this.threads.map((t) => ({ index: t.index, state: t.state, tid: t.tid, exits: this.countExits([t]) }));
+  }
+
+  /** True once the run is ending (a stop, a guest exit, an error or the timeout was decided). */
+  get ending(): boolean {
+    return this.decided !== undefined;
   }
 
   /** Every vCPU outside KVM_RUN and parked; resolves once all are. */

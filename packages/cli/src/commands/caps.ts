@@ -19,7 +19,7 @@ export async function caps(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, options, USAGE);
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (usage: ${USAGE})`);
   const hv = await import('@kvm-ts/hypervisor');
-  const { abi, mask } = parseKnobs(hv, { abi: values.abi as string | undefined, kernelAs: values.as as string | undefined, without: values['without-cap'] as string[] | undefined }, '--as');
+  const { abi, mask } = parseKnobs(hv, { abi: values.abi as string | undefined, kernelAs: values.as as string | undefined, without: values['without-cap'] as string[] | undefined }, { kernelAs: '--as' });
   let sys;
   try {
     // KVM_TS_DEVICE: another device node (tests use it to see the missing-/dev/kvm message).

@@ -58,6 +58,13 @@ export class IoBus {
     this.mmio.sort((a, b) => (a.start < b.start ? -1 : 1));
   }
 
+  /** Every registered device, port-I/O first, each once, in registration order. */
+  devices(): Array<{ bus: 'pio'; device: PioDevice } | { bus: 'mmio'; device: MmioDevice }> {
+    const pio = [...new Set(this.ports.filter((d): d is PioDevice => d !== undefined))];
+    const mmio = [...new Set(this.mmio.map((r) => r.device))];
+    return [...pio.map((device) => ({ bus: 'pio' as const, device })), ...mmio.map((device) => ({ bus: 'mmio' as const, device }))];
+  }
+
   pioDevice(port: number): PioDevice | undefined {
     return this.ports[port];
   }

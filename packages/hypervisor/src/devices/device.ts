@@ -28,6 +28,8 @@ export interface PioDevice {
   readonly ports: ReadonlyArray<readonly [number, number]>;
   read(port: number, size: number): number;
   write(port: number, size: number, value: number): void;
+  /** What the device has done so far (bytes, requests, …), for `kvm-cli stat`; counts only. */
+  counters?(): Record<string, number>;
 }
 
 /** A device on the MMIO bus. `data` is the access (1..8 bytes); reads fill it. */
@@ -36,4 +38,6 @@ export interface MmioDevice {
   readonly ranges: ReadonlyArray<readonly [bigint, bigint]>;
   read(addr: bigint, data: Uint8Array): void;
   write(addr: bigint, data: Uint8Array): void;
+  /** What the device has done so far (queue notifications, bytes, requests, …), for `kvm-cli stat`. */
+  counters?(): Record<string, number>;
 }

@@ -13,6 +13,12 @@ export interface FdPoll {
   unref(): void;
 }
 
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
 export interface Shim {
   /** open(path, O_RDWR | O_CLOEXEC). */
   open(path: string): number;
@@ -44,6 +50,8 @@ export interface Shim {
   threadId(): number;
   /** Interrupts a blocking syscall in thread `tid` of this process; false if it has ended. */
   kick(tid: number): boolean;
+  /** getsockopt(SO_PEERCRED) of a connected UNIX socket: the peer's pid, uid and gid at connect() time. */
+  peerCredentials(fd: number): PeerCredentials;
   /** Calls back on the event loop whenever `fd` is readable or hung up. */
   FdPoll: new (fd: number, onReady: (events: number, status: number) => void) => FdPoll;
   readonly pageSize: number;

@@ -103,6 +103,11 @@ export class VcpuThread {
     return Atomics.load(this.control, ch.CTL_STATE);
   }
 
+  /** The thread's kernel thread id, 0 until it is about to enter KVM_RUN. */
+  get tid(): number {
+    return Atomics.load(this.control, ch.CTL_TID);
+  }
+
   /**
    * Knocks the vCPU out of KVM_RUN (or, with KVM_CAP_IMMEDIATE_EXIT, keeps it from entering) so it
    * reads its command. Without the capability the byte is padding to the kernel: only the signal
@@ -111,7 +116,7 @@ export class VcpuThread {
   private knock(): void {
     if (!this.run || this.finished) return;
     if (this.vm.caps.immediateExit) new Uint8Array(this.run)[this.vm.layout.offsets.immediateExit] = 1;
-    const tid = Atomics.load(this.control, ch.CTL_TID);
+    const tid = this.tid;
     if (tid > 0) this.shim.kick(tid);
   }
 

@@ -92,6 +92,9 @@ export class Serial implements PioDevice {
   /** Waiting for the console to drain, to empty THR again. */
   private txWaiting = false;
   private irqLevel = false;
+  /** Bytes the guest sent to the console, and bytes from the console the FIFO took. */
+  private txBytes = 0;
+  private rxBytes = 0;
 
   constructor(private readonly host: DeviceHost, opts: SerialOptions = {}) {
     this.base = opts.base ?? COM1_PORT;
@@ -105,6 +108,7 @@ export class Serial implements PioDevice {
     if (this.mcr & MCR_LOOP) return 0; // the receiver listens to our own transmitter in loopback
     const n = Math.min(bytes.length, this.rxCapacity() - this.rx.length);
     for (let i = 0; i < n; i++) this.rx.push(bytes[i]);
+    this.rxBytes += n;
     if (n < bytes.length && bytes.length > 0) this.lsrErrors |= LSR_OE;
     this.updateIrq();
     return n;
@@ -211,6 +215,7 @@ export class Serial implements PioDevice {
       if (this.rx.length < this.rxCapacity()) this.rx.push(byte);
       else this.lsrErrors |= LSR_OE;
     } else {
+      this.txBytes++;
       this.host.consoleWrite(Uint8Array.of(byte));
     }
     // THR drained at once: the write cleared the THRE interrupt and the empty THR raises it again,
@@ -278,6 +283,10 @@ export class Serial implements PioDevice {
       this.irqLevel = level;
       this.host.setIrq(this.irq, level);
     }
+  }
+
+  counters(): Record<string, number> {
+    return { txBytes: this.txBytes, rxBytes: this.rxBytes };
   }
 
   /** Current state of the interrupt line (for tests and the dispatcher). */
