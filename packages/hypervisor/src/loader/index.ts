@@ -49,6 +49,8 @@ export interface LoadKernelOptions {
   cpus: number;
   /** bzImage only: decompress the payload on the host (default) rather than run the kernel's decompressor. */
   hostDecompress: boolean;
+  /** Address ranges e820 reports as reserved (device windows in the MMIO hole). */
+  reserved?: ReadonlyArray<{ addr: number; size: number }>;
 }
 
 const PAGE = 0x1000;
@@ -70,7 +72,7 @@ export function loadKernel(mem: GuestMemory, opts: LoadKernelOptions): BootInfo 
 
   writeCmdline(mem, opts.cmdline, kernel.setupHeader);
   const initrd = opts.initrd && opts.initrd.length > 0 ? placeInitrd(mem, opts.initrd, kernel, lowRam.size) : undefined;
-  writeBootParams(mem, ZERO_PAGE_ADDR, { setupHeader: kernel.setupHeader, cmdlineAddr: CMDLINE_ADDR, initrd, e820: buildE820(mem) });
+  writeBootParams(mem, ZERO_PAGE_ADDR, { setupHeader: kernel.setupHeader, cmdlineAddr: CMDLINE_ADDR, initrd, e820: buildE820(mem, opts.reserved) });
   const { gdt, idt } = writeGdt(mem);
   const pageTable = writeIdentityPageTables(mem);
   writeMpTable(mem, opts.cpus);
