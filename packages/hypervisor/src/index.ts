@@ -25,3 +25,6 @@ export { cachedTestKernel, testKernelCachePath } from './test-kernel.js';
 export { ImageError } from './loader/index.js';
 export { GuestMemoryError, LOW_RAM_LIMIT } from './memory.js';
 export type { BootState } from './arch/x86/regs.js';
+export { DiskError, DiskImage, type BlockBackend, type DiskOptions } from './devices/virtio/disk-image.js';
+export { VirtioConfigError, type VirtioDeviceStats } from './devices/virtio/platform.js';
+export type { ConsoleSink } from './devices/virtio/console.js';

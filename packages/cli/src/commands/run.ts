@@ -7,17 +7,21 @@ import { totalmem } from 'node:os';
 import { parse } from '../args.js';
 import { parseKnobs } from '../compat-knobs.js';
 import { GuestConsole } from '../console.js';
+import { openDisks, parseDiskSpec, scratchDisk } from '../disks.js';
 import { CliError, UsageError } from '../errors.js';
 
 const USAGE =
-  'kvm-cli run [-k KERNEL] [-i INITRD] [-p PARAMS] [-m MEM] [-c CPUS] [--console serial] [--debug-port] [--timeout SECONDS] [--no-host-decompress] ' +
+  'kvm-cli run [-k KERNEL] [-i INITRD] [-p PARAMS] [-m MEM] [-c CPUS] [-d PATH[,ro][,direct]]… [--rng] [--console serial|virtio] ' +
+  '[--debug-port] [--timeout SECONDS] [--no-host-decompress] ' +
   '[--abi VERSION] [--kernel-caps-as VERSION] [--without-cap CAP[,CAP…]] [-v] [--json]';
 const MiB = 1024 * 1024;
 const DEFAULT_MEM = 256 * MiB;
 const MIN_MEM = 4 * MiB;
 /** Linux defaults in kvmtool's spirit: serial console, no ACPI/PCI probing, reboot via the i8042, panic ends the VM. */
-const LINUX_PARAMS = 'console=ttyS0 earlyprintk=serial acpi=off pci=off reboot=k panic=-1 i8042.noaux=1 i8042.nopnp=1 i8042.dumbkbd=1';
-const GUEST_PARAMS = 'console=ttyS0';
+const LINUX_PARAMS = 'earlyprintk=serial acpi=off pci=off reboot=k panic=-1 i8042.noaux=1 i8042.nopnp=1 i8042.dumbkbd=1';
+const GUEST_PARAMS = '';
+/** The guest's console, first on the command line: the UART, or hvc0 with --console virtio. */
+const CONSOLE_PARAM = { serial: 'console=ttyS0', virtio: 'console=hvc0' } as const;
 const SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
 
 const OPTIONS = {
@@ -27,6 +31,8 @@ const OPTIONS = {
   mem: { type: 'string', short: 'm' },
   cpus: { type: 'string', short: 'c' },
   console: { type: 'string' },
+  disk: { type: 'string', short: 'd', multiple: true },
+  rng: { type: 'boolean' },
   'debug-port': { type: 'boolean' },
   timeout: { type: 'string' },
   'no-host-decompress': { type: 'boolean' },
@@ -90,7 +96,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (usage: ${USAGE})`);
   const str = (k: keyof typeof OPTIONS) => values[k] as string | undefined;
-  if (str('console') !== undefined && str('console') !== 'serial') throw new UsageError(`--console: only 'serial' is supported, got '${str('console')}'`);
+  const consoleKind = str('console') ?? 'serial';
+  if (consoleKind !== 'serial' && consoleKind !== 'virtio') throw new UsageError(`--console: 'serial' or 'virtio', got '${consoleKind}'`);
+  const diskSpecs = ((values.disk as string[] | undefined) ?? []).map(parseDiskSpec);
   const memBytes = str('mem') !== undefined ? parseMem(str('mem')!) : DEFAULT_MEM;
   const cpus = str('cpus') !== undefined ? parseCpus(str('cpus')!) : 1;
   const timeoutMs = str('timeout') !== undefined ? parseTimeout(str('timeout')!) : undefined;
@@ -111,8 +119,17 @@ export async function run(argv: string[]): Promise<number> {
   }
   const kernel = readInput('--kernel', kernelPath);
   const initrd = str('initrd') !== undefined ? readInput('--initrd', str('initrd')!) : undefined;
-  const defaults = str('kernel') === undefined ? GUEST_PARAMS : LINUX_PARAMS;
-  const cmdline = str('params') ? `${defaults} ${str('params')}` : defaults;
+  // The built-in guest self-tests every virtio device: it always gets entropy and a virtio console,
+  // and a scratch disk it may write when no disk is given. A user kernel gets what it is given.
+  const builtin = str('kernel') === undefined;
+  const disks = openDisks(hv, diskSpecs);
+  let scratch = false;
+  if (builtin && disks.length === 0) {
+    disks.push(scratchDisk(hv));
+    scratch = true;
+  }
+  const extra = [CONSOLE_PARAM[consoleKind], builtin ? GUEST_PARAMS : LINUX_PARAMS, scratch ? 'kvmts.scratch' : ''];
+  const cmdline = [...extra, str('params') ?? ''].filter((w) => w !== '').join(' ');
 
   const output = json ? process.stderr : process.stdout;
   const log = (line: string) => process.stderr.write(`kvm-cli: ${line}\n`);
@@ -132,15 +149,23 @@ export async function run(argv: string[]): Promise<number> {
       kvmPath: process.env.KVM_TS_DEVICE || undefined,
       abi: knobs.abi,
       mask: knobs.mask,
+      disks,
+      rng: builtin || values.rng === true,
+      virtioConsole: builtin || consoleKind === 'virtio',
+      consoleInput: consoleKind,
+      consoleFlow: { get writable() { return !output.writableNeedDrain; }, onDrain: (cb) => void output.once('drain', cb) },
     });
   } catch (err) {
-    if (err instanceof hv.VmConfigError) throw new UsageError(err.message);
+    if (err instanceof hv.VmConfigError || err instanceof hv.VirtioConfigError) throw new UsageError(err.message);
     if (err instanceof hv.ImageError || err instanceof hv.GuestMemoryError) throw new UsageError(`--kernel: ${err.message}`);
     throw err;
   }
 
   const { fallbacks } = machine.vm.caps;
-  if (values.verbose === true) for (const f of fallbacks) log(`fallback: ${f.capability} absent: ${f.fallback}`);
+  if (values.verbose === true) {
+    for (const f of fallbacks) log(`fallback: ${f.capability} absent: ${f.fallback}`);
+    for (const d of machine.virtioStats()) log(`${d.name} at ${d.base}, GSI ${d.gsi}: notifications by ${d.paths.notify}, interrupts by ${d.paths.interrupt}`);
+  }
   const vmRun = machine.start();
   const guestConsole = new GuestConsole({ output, input: (b) => machine.feedConsole(b), quit: () => void vmRun.stop('quit from the console (Ctrl-A x)') });
   const onSignal = (sig: keyof typeof SIGNALS) => {
@@ -158,7 +183,8 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     guestConsole.restore();
     for (const [sig, h] of handlers) process.off(sig, h);
-    machine.close();
+    // In-flight disk writes reach their files before they are closed and the VM released.
+    await machine.shutdown();
   }
 
   if (json) {
@@ -167,7 +193,8 @@ export async function run(argv: string[]): Promise<number> {
     // Since this process started (Node's time origin): what start-up costs before the guest runs.
     const firstKvmRunMs = firstKvmRunAt === undefined ? null : ms(firstKvmRunAt - performance.timeOrigin);
     const abi = machine.vm.abi.version;
-    process.stdout.write(`${JSON.stringify({ exitReason, status, kind, message, wallMs: ms(wallMs), firstKvmRunMs, cpus, memMiB: memBytes / MiB, abi, fallbacks, exits })}\n`);
+    const virtio = machine.virtioStats();
+    process.stdout.write(`${JSON.stringify({ exitReason, status, kind, message, wallMs: ms(wallMs), firstKvmRunMs, cpus, memMiB: memBytes / MiB, abi, fallbacks, exits, virtio })}\n`);
   }
   if (summary.kind === 'error' || summary.kind === 'timeout') {
     throw new CliError(summary.kind === 'timeout' ? `run: ${summary.message}` : summary.message, summary.status || 1);
