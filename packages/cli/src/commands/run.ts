@@ -96,7 +96,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (usage: ${USAGE})`);
   const str = (k: keyof typeof OPTIONS) => values[k] as string | undefined;
-  const consoleKind = str('console') ?? 'serial';
+  // `-p "… console=hvc0"` asks for the virtio console as much as --console virtio does.
+  const consoleKind = str('console') ?? (/(^|\s)console=hvc\d/.test(str('params') ?? '') ? 'virtio' : 'serial');
   if (consoleKind !== 'serial' && consoleKind !== 'virtio') throw new UsageError(`--console: 'serial' or 'virtio', got '${consoleKind}'`);
   const diskSpecs = ((values.disk as string[] | undefined) ?? []).map(parseDiskSpec);
   const memBytes = str('mem') !== undefined ? parseMem(str('mem')!) : DEFAULT_MEM;
