@@ -113,9 +113,9 @@ kvm('the built-in guest checks each disk: crc32 of the first MiB (zlib), never w
   t.deepEqual(readFileSync(b), small);
 });
 
-kvm('data safety: every byte the guest flushed is in the file after the VMM is SIGKILLed', async (t) => {
+kvm('data safety: every byte the guest flushed is in the file after the VMM is SIGKILLed (O_DIRECT)', async (t) => {
   const img = file('fill.img', 16 << 20);
-  const vm = await running(['run', '-d', img, '-p', 'kvmts.fill=8 spin memtest=0'], /virtio-blk: vda: filled 8 MiB, flushed/);
+  const vm = await running(['run', '-d', `${img},direct`, '-p', 'kvmts.fill=8 spin memtest=0'], /virtio-blk: vda: filled 8 MiB, flushed/);
   await vm.kill('SIGKILL');
   const data = readFileSync(img);
   let bad = -1;

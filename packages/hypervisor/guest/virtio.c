@@ -65,6 +65,8 @@
 /* Polls of a used ring before giving up: seconds at CPL3 speed, never forever. */
 #define SPIN_LIMIT (1ull << 27)
 #define MiB (1ull << 20)
+/* used_event this far ahead of the driver's last used index means "no interrupts, thanks". */
+#define SUPPRESS 0x7fff
 
 struct vdev {
   uint64_t base;
@@ -232,7 +234,7 @@ static int queue_init(struct vdev *d, struct vq *q, uint32_t index) {
   q->avail = dma_alloc(6 + 2ull * size, 4096);
   q->used = dma_alloc(6 + 8ull * size, 4096);
   if (!q->desc || !q->avail || !q->used) return fail_with("out of DMA memory");
-  q->avail[2 + size] = 0xffff; /* used_event behind used.idx: no interrupts while polling */
+  q->avail[2 + size] = SUPPRESS; /* used_event half the index space away: no interrupts while polling */
   wr(d, R_QUEUE_NUM, size);
   wr64(d, R_QUEUE_DESC, (uint64_t)(uintptr_t)q->desc);
   wr64(d, R_QUEUE_DRIVER, (uint64_t)(uintptr_t)q->avail);
@@ -293,7 +295,8 @@ static int take_used(struct vq *q, uint32_t *id, uint32_t *len) {
   *id = *(volatile uint32_t *)e;
   *len = *(volatile uint32_t *)(e + 4);
   q->last_used++;
-  if (q->event_idx) q->avail[2 + q->size] = (uint16_t)(q->last_used - 1);
+  /* Kept far ahead, not just behind: a used_event the device may be about to reach would race. */
+  if (q->event_idx) q->avail[2 + q->size] = (uint16_t)(q->last_used + SUPPRESS);
   return 1;
 }
 

@@ -118,6 +118,26 @@ test('OUT then IN over several segments round-trips through the file; FLUSH and 
   await blk.close();
 });
 
+test('direct (O_DIRECT): aligned guest buffers go straight to the file, unaligned ones through a bounce buffer', async (t) => {
+  const path = imageFile(64 * KiB);
+  const { d, run, blk } = rig(DiskImage.open({ path, direct: true }));
+  const data = pattern(8 * KiB, 4);
+  const aligned = { addr: d.alloc(8 * KiB, 4096), len: 8 * KiB };
+  d.mem.write(aligned.addr, data);
+  t.is((await run(VIRTIO_BLK_T_OUT, 0, [aligned])).status, VIRTIO_BLK_S_OK);
+  const odd = { addr: d.alloc(1024 + 16, 16) + 16, len: 1024 }; // 512-byte sectors, not 4 KiB aligned
+  d.mem.write(odd.addr, data.subarray(0, 1024));
+  t.is((await run(VIRTIO_BLK_T_OUT, 16, [odd])).status, VIRTIO_BLK_S_OK);
+  const back = { addr: d.alloc(2048 + 8, 8) + 8, len: 2048, write: true };
+  t.is((await run(VIRTIO_BLK_T_IN, 15, [back])).status, VIRTIO_BLK_S_OK);
+  const got = d.mem.read(back.addr, 2048);
+  await blk.close();
+  const file = readFileSync(path);
+  t.deepEqual(Buffer.from(got), file.subarray(15 * 512, 15 * 512 + 2048), 'an unaligned read through the bounce buffer');
+  t.deepEqual(file.subarray(0, 8 * KiB), Buffer.from(data));
+  t.deepEqual(file.subarray(8 * KiB, 9 * KiB), Buffer.from(data.subarray(0, 1024)));
+});
+
 test('bad requests get IOERR or UNSUPP, and a request without header or status is a driver error', async (t) => {
   const { d, q, run, blk } = rig(DiskImage.open({ path: imageFile(8 * KiB) }));
   t.is((await run(VIRTIO_BLK_T_IN, 16, [d.buffer(512, true)])).status, VIRTIO_BLK_S_IOERR, 'past the end');
