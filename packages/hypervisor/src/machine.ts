@@ -88,7 +88,12 @@ export class Machine {
     this.bus.registerPio(new I8042(host));
     this.bus.registerPio(new Cmos(host, { memBytes: opts.memBytes }));
     this.virtio = new VirtioPlatform(vm, vm.memory, this.bus, opts.log);
-    this.virtioConsole = Machine.addVirtioDevices(this.virtio, opts);
+    try {
+      this.virtioConsole = Machine.addVirtioDevices(this.virtio, opts);
+    } catch (err) {
+      void this.virtio.close(true); // the eventfds of the devices already added
+      throw err;
+    }
     this.localDevices = [
       { spec: { module: moduleUrl('devices/legacy/debug-exit'), exportName: 'DebugExit', options: { port: DEBUG_EXIT_PORT } }, ports: [[DEBUG_EXIT_PORT, 1]] },
       { spec: { module: moduleUrl('devices/legacy/debug-port'), exportName: 'DebugPort', options: { enabled: opts.debugPort ?? false } }, ports: [[DEBUG_PORT, 1]] },

@@ -113,11 +113,8 @@ export class VirtioBlk implements VirtioDevice {
     const q = ctx?.queue(0);
     if (!ctx || !q || this.closing) return;
     while (this.inFlight < MAX_IN_FLIGHT) {
-      const chain = q.pop();
-      if (!chain) {
-        if (q.armNotification()) continue;
-        break;
-      }
+      const chain = q.next();
+      if (!chain) break;
       this.start(ctx, q, chain);
     }
   }

@@ -98,11 +98,8 @@ export class VirtioConsole implements VirtioDevice {
         });
         break;
       }
-      const chain = q.pop();
-      if (!chain) {
-        if (q.armNotification()) continue;
-        break;
-      }
+      const chain = q.next();
+      if (!chain) break;
       const len = Math.min(chain.readableBytes, MAX_TX_CHAIN);
       this.droppedTx += chain.readableBytes - len;
       const bytes = new Uint8Array(len);
@@ -121,11 +118,8 @@ export class VirtioConsole implements VirtioDevice {
     if (!ctx || !q) return;
     let n = 0;
     while (this.backlog.length > 0 && n < BATCH) {
-      const chain = q.pop();
-      if (!chain) {
-        if (q.armNotification()) continue;
-        break;
-      }
+      const chain = q.next();
+      if (!chain) break;
       let written = 0;
       while (this.backlog.length > 0 && written < chain.writableBytes) {
         const head = this.backlog[0];

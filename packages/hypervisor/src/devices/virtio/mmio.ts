@@ -93,10 +93,18 @@ interface QueueRegs {
   device: number;
 }
 
-const lo32 = (v: number) => v % 0x1_0000_0000;
-const hi32 = (v: number) => Math.floor(v / 0x1_0000_0000);
-const setLo = (v: number, x: number) => hi32(v) * 0x1_0000_0000 + x;
-const setHi = (v: number, x: number) => x * 0x1_0000_0000 + lo32(v);
+/** The 64-bit ring address registers: which field of QueueRegs, and which half. */
+const ADDRESS_REGS: Readonly<Record<number, readonly ['desc' | 'driver' | 'device', 0 | 1]>> = {
+  [REG.QueueDescLow]: ['desc', 0],
+  [REG.QueueDescHigh]: ['desc', 1],
+  [REG.QueueDriverLow]: ['driver', 0],
+  [REG.QueueDriverHigh]: ['driver', 1],
+  [REG.QueueDeviceLow]: ['device', 0],
+  [REG.QueueDeviceHigh]: ['device', 1],
+};
+const TWO_32 = 0x1_0000_0000;
+const half = (v: number, h: 0 | 1) => (h ? Math.floor(v / TWO_32) : v % TWO_32);
+const withHalf = (v: number, h: 0 | 1, x: number) => (h ? x * TWO_32 + half(v, 0) : half(v, 1) * TWO_32 + x);
 
 export class MmioTransport implements MmioDevice {
   readonly name: string;
@@ -195,6 +203,9 @@ export class MmioTransport implements MmioDevice {
 
   private readRegister(off: number): number {
     const q = this.regs[this.queueSel];
+    const address = ADDRESS_REGS[off];
+    // The queue registers read back what the driver wrote (virtio 1.x allows reading them).
+    if (address) return q ? half(q[address[0]], address[1]) : 0;
     switch (off) {
       case REG.MagicValue:
         return MAGIC;
@@ -221,21 +232,8 @@ export class MmioTransport implements MmioDevice {
         return 0xffff_ffff; // no shared memory regions
       case REG.ConfigGeneration:
         return this.configGeneration;
-      // The queue registers read back what the driver wrote (virtio 1.x allows reading them).
       case REG.QueueNum:
         return q?.num ?? 0;
-      case REG.QueueDescLow:
-        return q ? lo32(q.desc) : 0;
-      case REG.QueueDescHigh:
-        return q ? hi32(q.desc) : 0;
-      case REG.QueueDriverLow:
-        return q ? lo32(q.driver) : 0;
-      case REG.QueueDriverHigh:
-        return q ? hi32(q.driver) : 0;
-      case REG.QueueDeviceLow:
-        return q ? lo32(q.device) : 0;
-      case REG.QueueDeviceHigh:
-        return q ? hi32(q.device) : 0;
       default:
         return 0; // write-only and reserved registers
     }
@@ -245,6 +243,11 @@ export class MmioTransport implements MmioDevice {
     const q = this.regs[this.queueSel];
     // Queue registers change only while that queue is not ready (§4.2.2.2).
     const qw = q && !q.ready ? q : undefined;
+    const address = ADDRESS_REGS[off];
+    if (address) {
+      if (qw) qw[address[0]] = withHalf(qw[address[0]], address[1], v);
+      return;
+    }
     switch (off) {
       case REG.DeviceFeaturesSel:
         this.deviceFeaturesSel = v;
@@ -264,24 +267,6 @@ export class MmioTransport implements MmioDevice {
         return;
       case REG.QueueNum:
         if (qw) qw.num = v;
-        return;
-      case REG.QueueDescLow:
-        if (qw) qw.desc = setLo(qw.desc, v);
-        return;
-      case REG.QueueDescHigh:
-        if (qw) qw.desc = setHi(qw.desc, v);
-        return;
-      case REG.QueueDriverLow:
-        if (qw) qw.driver = setLo(qw.driver, v);
-        return;
-      case REG.QueueDriverHigh:
-        if (qw) qw.driver = setHi(qw.driver, v);
-        return;
-      case REG.QueueDeviceLow:
-        if (qw) qw.device = setLo(qw.device, v);
-        return;
-      case REG.QueueDeviceHigh:
-        if (qw) qw.device = setHi(qw.device, v);
         return;
       case REG.QueueReady:
         if (q) this.setQueueReady(this.queueSel, v === 1);

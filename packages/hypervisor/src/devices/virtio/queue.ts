@@ -127,9 +127,15 @@ export class SplitQueue {
     return this.walk(head);
   }
 
-  /** Puts a chain back so the next pop() returns it again (a device that could not take it yet). */
-  unpop(): void {
-    this.lastAvail = (this.lastAvail - 1) & 0xffff;
+  /**
+   * The next chain; when there is none, arms the notification and looks once more, so a chain the
+   * driver made available meanwhile is not left waiting for a doorbell that will not come.
+   */
+  next(): Chain | null {
+    for (;;) {
+      const chain = this.pop();
+      if (chain || !this.armNotification()) return chain;
+    }
   }
 
   private walk(head: number): Chain {
@@ -239,38 +245,35 @@ export class SplitQueue {
   }
 }
 
-/** Copies up to dest.length bytes from `views` starting at byte `offset` of their concatenation; returns the count. */
-export function gather(views: readonly Uint8Array[], offset: number, dest: Uint8Array): number {
+/**
+ * Copies between `buf` and the concatenation of `views` from its byte `offset`, as far as both
+ * reach: into the views when `toViews`, out of them otherwise. Returns the byte count.
+ */
+function copyViews(views: readonly Uint8Array[], offset: number, buf: Uint8Array, toViews: boolean): number {
   let copied = 0;
   for (const v of views) {
-    if (copied === dest.length) break;
+    if (copied === buf.length) break;
     if (offset >= v.length) {
       offset -= v.length;
       continue;
     }
-    const n = Math.min(v.length - offset, dest.length - copied);
-    dest.set(v.subarray(offset, offset + n), copied);
+    const n = Math.min(v.length - offset, buf.length - copied);
+    if (toViews) v.set(buf.subarray(copied, copied + n), offset);
+    else buf.set(v.subarray(offset, offset + n), copied);
     copied += n;
     offset = 0;
   }
   return copied;
 }
 
-/** Copies `src` into `views` starting at byte `offset` of their concatenation, as far as they reach; returns the count. */
+/** Copies up to dest.length bytes out of `views`, from byte `offset` of their concatenation. */
+export function gather(views: readonly Uint8Array[], offset: number, dest: Uint8Array): number {
+  return copyViews(views, offset, dest, false);
+}
+
+/** Copies `src` into `views` from byte `offset` of their concatenation, as far as they reach. */
 export function scatter(views: readonly Uint8Array[], offset: number, src: Uint8Array): number {
-  let copied = 0;
-  for (const v of views) {
-    if (copied === src.length) break;
-    if (offset >= v.length) {
-      offset -= v.length;
-      continue;
-    }
-    const n = Math.min(v.length - offset, src.length - copied);
-    v.set(src.subarray(copied, copied + n), offset);
-    copied += n;
-    offset = 0;
-  }
-  return copied;
+  return copyViews(views, offset, src, true);
 }
 
 /** `views` with the first `skip` bytes and everything past `skip + length` cut off. */

@@ -86,11 +86,8 @@ export class VirtioRng implements VirtioDevice {
         this.waitForTokens();
         break;
       }
-      const chain = q.pop();
-      if (!chain) {
-        if (q.armNotification()) continue;
-        break;
-      }
+      const chain = q.next();
+      if (!chain) break;
       let budget = Math.floor(this.tokens);
       let written = 0;
       for (const v of chain.writable) {
