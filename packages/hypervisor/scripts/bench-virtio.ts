@@ -149,6 +149,10 @@ try {
           medianRatioDepth8: ratio((x) => x.h.randMs / x.g.rand8Ms),
         },
         countsPerMiB: paths,
+        perRound: rows.map(({ g, h }) => ({
+          guestMs: [g.writeMs, g.readMs, g.randMs, g.rand8Ms].map((v) => Math.round(v * 10) / 10),
+          hostMs: [h.writeMs, h.readMs, h.randMs].map((v) => Math.round(v * 10) / 10),
+        })),
         loadAverage: loadavg().map((l) => Math.round(l * 100) / 100),
       },
       null,
