@@ -5,7 +5,7 @@
 import test from 'ava';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,12 +74,15 @@ test('disks the VMM cannot use are one line before the guest starts, exit 2', (t
   oneLineError(t, cli(['run', '-d', join(dir, 'adir')]), /--disk: .*adir is a directory/);
   oneLineError(t, cli(['run', '-d', file('odd.img', 1000)]), /--disk: .*odd\.img: size 1000 bytes is not a multiple of 512/);
   oneLineError(t, cli(['run', '-d', `${file('opt.img', 512)},fast`]), /--disk: unknown option 'fast'/);
+  // Unwritable even for root: the immutable attribute (chmod does not stop root).
   const frozen = file('frozen.img', 4096);
-  execFileSync('chattr', ['+i', frozen]);
+  const root = process.getuid?.() === 0;
+  if (root) execFileSync('chattr', ['+i', frozen]);
+  else chmodSync(frozen, 0o444);
   try {
     oneLineError(t, cli(['run', '-d', frozen]), /--disk: .*frozen\.img cannot be opened for writing/);
   } finally {
-    execFileSync('chattr', ['-i', frozen]);
+    if (root) execFileSync('chattr', ['-i', frozen]);
   }
   oneLineError(t, cli(['run', '--console', 'bogus']), /--console: 'serial' or 'virtio', got 'bogus'/);
 });

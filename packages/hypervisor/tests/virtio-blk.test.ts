@@ -1,5 +1,4 @@
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +20,8 @@ import {
 import { STATUS_DEVICE_NEEDS_RESET } from '../src/devices/virtio/device.js';
 import { DiskError, DiskImage, type BlockBackend } from '../src/devices/virtio/disk-image.js';
 import { REG } from '../src/devices/virtio/mmio.js';
-import { TestDriver, type Buffer } from './helpers/virtio-driver.js';
+import { TestDriver, type GuestBuffer } from './helpers/virtio-driver.js';
+import { unwritable } from './helpers/unwritable.js';
 
 const KiB = 1024;
 const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-blk-test-'));
@@ -48,13 +48,13 @@ function rig(disk: BlockBackend) {
   const d = new TestDriver(blk);
   d.start(1, 256);
   const q = d.queues[0];
-  const request = (type: number, sector: number, data: Buffer[] = []) => {
+  const request = (type: number, sector: number, data: GuestBuffer[] = []) => {
     const status = d.buffer(1, true);
     d.mem.writeU8(status.addr, 0xff);
     const head = d.add(q, [d.buffer(header(type, sector)), ...data, status]);
     return { head, status: () => d.mem.readU8(status.addr) };
   };
-  const run = async (type: number, sector: number, data: Buffer[] = []) => {
+  const run = async (type: number, sector: number, data: GuestBuffer[] = []) => {
     const r = request(type, sector, data);
     d.kick(q);
     const used = await d.waitUsed(q, 1);
@@ -82,16 +82,15 @@ test('disk images are checked before use: missing, directory, partial sector, un
   void r1.close();
   void r2.close();
 
-  // Unwritable even for root: the immutable attribute (chattr +i).
   const frozen = imageFile(4 * KiB);
-  execFileSync('chattr', ['+i', frozen]);
+  const undo = unwritable(frozen);
   try {
-    t.throws(() => DiskImage.open({ path: frozen }), { instanceOf: DiskError, message: /cannot be opened for writing \(EPERM\); add ',ro'/ });
+    t.throws(() => DiskImage.open({ path: frozen }), { instanceOf: DiskError, message: /cannot be opened for writing \(E(PERM|ACCES)\); add ',ro'/ });
     const ro = DiskImage.open({ path: frozen, readOnly: true });
     t.true(ro.readOnly);
     void ro.close();
   } finally {
-    execFileSync('chattr', ['-i', frozen]);
+    undo();
   }
 });
 

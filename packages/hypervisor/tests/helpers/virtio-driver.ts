@@ -10,7 +10,7 @@ import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../src/devices/virtio/
 
 export const BASE = 0xd000_0000n;
 
-export interface Buffer {
+export interface GuestBuffer {
   addr: number;
   len: number;
   write?: boolean;
@@ -113,7 +113,7 @@ export class TestDriver {
   }
 
   /** Chains `buffers` into fresh descriptors and makes the chain available; returns the head. */
-  add(q: DriverQueue, buffers: Buffer[]): number {
+  add(q: DriverQueue, buffers: GuestBuffer[]): number {
     const head = q.nextDesc % q.size;
     buffers.forEach((b, k) => {
       const i = (q.nextDesc + k) % q.size;
@@ -159,7 +159,7 @@ export class TestDriver {
   }
 
   /** A buffer in guest memory holding `bytes` (or `len` zeros). */
-  buffer(bytesOrLen: Uint8Array | number, write = false): Buffer {
+  buffer(bytesOrLen: Uint8Array | number, write = false): GuestBuffer {
     const len = typeof bytesOrLen === 'number' ? bytesOrLen : bytesOrLen.length;
     const addr = this.alloc(len, 16);
     if (typeof bytesOrLen !== 'number') this.mem.write(addr, bytesOrLen);
