@@ -10,6 +10,7 @@ import {
   type VirtioContext,
   type VirtioDevice,
 } from '../src/devices/virtio/device.js';
+import { VIRTIO_GSIS, VirtioConfigError, virtioCmdline, virtioReserved, virtioSlot } from '../src/devices/virtio/platform.js';
 import { BASE, TestDriver } from './helpers/virtio-driver.js';
 
 /** A device that echoes: every chain's readable bytes are copied into its writable part. */
@@ -210,4 +211,15 @@ test('DRIVER_OK without FEATURES_OK, and a queue made ready before FEATURES_OK, 
   d.w(REG.QueueReady, 1);
   t.truthy(d.r(REG.Status) & STATUS_DEVICE_NEEDS_RESET);
   t.regex(d.logs[0], /DRIVER_OK without FEATURES_OK/);
+});
+
+test('platform: windows from 0xd0000000, GSIs 16-23 first, Linux command-line syntax, one e820 range, at most 16 devices', (t) => {
+  t.deepEqual(virtioSlot(0), { base: 0xd000_0000, gsi: 16 });
+  t.deepEqual(virtioSlot(8), { base: 0xd000_8000, gsi: 5 });
+  t.is(virtioCmdline(2), 'virtio_mmio.device=4K@0xd0000000:16 virtio_mmio.device=4K@0xd0001000:17');
+  t.deepEqual(virtioReserved(3), [{ addr: 0xd000_0000, size: 0x3000 }]);
+  t.deepEqual(virtioReserved(0), []);
+  t.is(new Set(VIRTIO_GSIS).size, 16);
+  t.false(VIRTIO_GSIS.some((g) => [0, 1, 2, 3, 4, 8, 12].includes(g)), 'clear of the timer, i8042, cascade, COM ports and RTC');
+  t.throws(() => virtioSlot(16), { instanceOf: VirtioConfigError, message: /at most 16 virtio devices/ });
 });
