@@ -111,7 +111,8 @@ export class DiskImage implements BlockBackend {
     if (st.isDirectory()) throw new DiskError(`${path} is a directory, not a disk image`);
     if (!st.isFile()) throw new DiskError(`${path} is not a regular file`);
     if (st.size % SECTOR !== 0) throw new DiskError(`${path}: size ${st.size} bytes is not a multiple of ${SECTOR}`);
-    const flags = (opts.readOnly ? fsc.O_RDONLY : fsc.O_RDWR) | (opts.direct ? fsc.O_DIRECT : 0);  // libuv opens every file close-on-exec
+    // libuv opens every file close-on-exec.
+    const flags = (opts.readOnly ? fsc.O_RDONLY : fsc.O_RDWR) | (opts.direct ? fsc.O_DIRECT : 0);
     let fd: number;
     try {
       fd = openSync(path, flags);
