@@ -14,6 +14,8 @@ import { totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { jsonPath, nameProblem } from '@kvm-ts/hypervisor/control/paths';
 import type * as Zod from 'zod';
+import type { DiskOptions } from '@kvm-ts/hypervisor';
+import { parseDiskSpec } from './disks.js';
 import { UsageError } from './errors.js';
 
 const MiB = 1024 * 1024;
@@ -118,6 +120,17 @@ function inputFile(path: string, origin: Origin): string {
 
 const str = (raw: FlagValue) => String(raw);
 
+/** A disk's path, relative to where it was given, must exist; the image's own checks come when it is opened. */
+function diskFile(disk: DiskOptions, origin: Origin, index: number): DiskOptions {
+  const path = resolve(origin.baseDir, disk.path);
+  try {
+    statSync(path);
+  } catch {
+    throw new OptionError('no such file', disk.path, [index, 'path']);
+  }
+  return { ...disk, path };
+}
+
 /** The table. Order: the order of `--help`, of the config schema and of `--print-config`. */
 export const RUN_OPTIONS: readonly RunOption[] = [
   option<string>({
@@ -174,16 +187,40 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     toFile: sizeText,
     default: DEFAULT_MEM,
   }),
+  option<DiskOptions[]>({
+    key: 'disks',
+    flag: 'disk',
+    short: 'd',
+    kind: 'strings',
+    arg: 'PATH[,ro][,direct]',
+    help: 'a raw disk image as virtio-blk vda, vdb, … (repeatable; a config file lists { path, ro, direct })',
+    schema: (z) => z.array(z.strictObject({ path: z.string(), ro: z.boolean().optional(), direct: z.boolean().optional() })),
+    fromFlag: (raw, origin) => (raw as string[]).map((spec, i) => diskFile(parseDiskSpec(spec), origin, i)),
+    fromFile: (raw, origin) =>
+      (raw as Array<{ path: string; ro?: boolean; direct?: boolean }>).map((d, i) => diskFile({ path: d.path, readOnly: d.ro, direct: d.direct }, origin, i)),
+    toFile: (disks) => disks.map((d) => ({ path: d.path, ...(d.readOnly ? { ro: true } : {}), ...(d.direct ? { direct: true } : {}) })),
+    default: [],
+  }),
+  option<boolean>({
+    key: 'rng',
+    flag: 'rng',
+    kind: 'boolean',
+    help: 'a virtio-rng device (always on for the built-in guest)',
+    schema: (z) => z.boolean(),
+    fromFlag: () => true,
+    fromFile: (raw) => raw as boolean,
+    default: false,
+  }),
   option<string>({
     key: 'console',
     flag: 'console',
     kind: 'string',
-    arg: 'serial',
-    help: 'the guest console device',
-    schema: (z) => z.enum(['serial']),
+    arg: 'serial|virtio',
+    help: "the guest's console: the 8250 UART (ttyS0) or a virtio console (hvc0)",
+    schema: (z) => z.enum(['serial', 'virtio']),
     fromFlag: (raw) => {
-      if (raw !== 'serial') throw new OptionError(`only 'serial' is supported, got '${str(raw)}'`);
-      return 'serial';
+      if (raw !== 'serial' && raw !== 'virtio') throw new OptionError(`'serial' or 'virtio', got '${str(raw)}'`);
+      return raw;
     },
     default: 'serial',
   }),
@@ -328,6 +365,8 @@ export function readConfigFile(path: string, z: Z): Record<string, unknown> {
     const issue = parsed.error.issues[0];
     if (issue.code === 'unrecognized_keys') {
       const where = jsonPath([...issue.path, issue.keys[0]]);
+      // Inside an option (a disk's keys) the top-level list would only mislead.
+      if (issue.path.length > 0) throw new UsageError(`${path}: ${where}: unknown key`);
       throw new UsageError(`${path}: ${where}: unknown option (options: ${RUN_OPTIONS.map((o) => o.key).join(', ')})`);
     }
     const where = jsonPath(issue.path);

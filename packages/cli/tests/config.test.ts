@@ -49,7 +49,7 @@ function oneLine(t: import('ava').ExecutionContext, r: ReturnType<typeof cli>, p
 }
 
 test('--print-config prints every option with its default, and a command line as a file', (t) => {
-  t.deepEqual(printed(t, []), { cpus: 1, memory: '256M', console: 'serial', debugPort: false, debugExit: false, hostDecompress: true, withoutCap: [] });
+  t.deepEqual(printed(t, []), { cpus: 1, memory: '256M', disks: [], rng: false, console: 'serial', debugPort: false, debugExit: false, hostDecompress: true, withoutCap: [] });
   const guest = builtinGuestPath();
   const full = printed(t, ['-k', guest, '-p', 'spin', '-c', '2', '-m', '1G', '--debug-port', '--timeout', '2.5', '--no-host-decompress',
     '--abi', '6.1', '--kernel-caps-as', '5.10', '--without-cap', 'KVM_CAP_IRQFD,KVM_CAP_IOEVENTFD', '--name', 'vm-1']);
@@ -58,6 +58,8 @@ test('--print-config prints every option with its default, and a command line as
     cmdline: 'spin',
     cpus: 2,
     memory: '1G',
+    disks: [],
+    rng: false,
     console: 'serial',
     debugPort: true,
     debugExit: false,
@@ -112,7 +114,10 @@ test('config file errors name the file and the JSON path, in one line, exit 2', 
   oneLine(t, run('j.json', '{"withoutCap": ["KVM_CAP_IRQFD", 7]}'), /^kvm-cli: .*j\.json: withoutCap\[1\]: Invalid input: expected string, received number$/);
   oneLine(t, run('k.json', '{"withoutCap": ["KVM_CAP_BOGUS"]}'), /^kvm-cli: .*k\.json: withoutCap: 'KVM_CAP_BOGUS' is not a KVM_CAP_\* of any pinned spec$/);
   oneLine(t, run('l.json', '{"abi": "1.0"}'), /^kvm-cli: .*l\.json: abi: no x86_64 spec '1\.0'/);
-  oneLine(t, run('m.json', '{"console": "virtio"}'), /^kvm-cli: .*m\.json: console: Invalid input: expected "serial"$/);
+  oneLine(t, run('m.json', '{"console": "hvc"}'), /^kvm-cli: .*m\.json: console: Invalid option: expected one of "serial"\|"virtio"$/);
+  const disk = write('disk.img', '');
+  oneLine(t, run('s.json', JSON.stringify({ disks: [{ path: disk }, { path: 'nope.img' }] })), /^kvm-cli: .*s\.json: disks\[1\]\.path: no such file \(nope\.img\)$/);
+  oneLine(t, run('u.json', '{"disks": [{"path": "x", "rw": true}]}'), /^kvm-cli: .*u\.json: disks\[0\]\.rw: unknown key$/);
   oneLine(t, run('n.json', '{"timeout": -1}'), /^kvm-cli: .*n\.json: timeout: Too small/);
   oneLine(t, run('o.json', '{"name": "a/b"}'), /^kvm-cli: .*o\.json: name: 'a\/b' is not a VM name/);
   oneLine(t, run('p.json', '{"debugPort": "yes"}'), /^kvm-cli: .*p\.json: debugPort: Invalid input: expected boolean, received string$/);
@@ -139,7 +144,7 @@ kvm('the VM a config file describes is the VM its command line describes', (t) =
   t.true(JSON.stringify(pick(byFile.stdout).fallbacks).includes('KVM_CAP_IRQFD'));
   const console = byFile.stderr.replace(/rtc: [^\n]*\n/, '');
   t.is(console, byFlags.stderr.replace(/rtc: [^\n]*\n/, ''), 'the same guest output');
-  t.regex(console, /cmdline: "console=ttyS0 exit=9 memtest=1"/);
+  t.regex(console, /cmdline: "console=ttyS0 kvmts\.scratch exit=9 memtest=1 virtio_mmio\.device=/);
 });
 
 test('docs/control.md lists every option of the table with its flag', (t) => {

@@ -35,7 +35,7 @@ test('wrong flags and inputs are one line and exit 2', (t) => {
   oneLineError(t, cli(['run', '-m', '5K']), /4 KiB pages/);
   oneLineError(t, cli(['run', '--timeout=-3']), /--timeout: '-3' is not a positive number/);
   oneLineError(t, cli(['run', '--timeout', '0']), /--timeout: '0' is not a positive number/);
-  oneLineError(t, cli(['run', '--console', 'virtio']), /--console: only 'serial'/);
+  oneLineError(t, cli(['run', '--console', 'tty']), /--console: 'serial' or 'virtio', got 'tty'/);
   oneLineError(t, cli(['run', '-k', '/nonexistent/vmlinuz']), /--kernel: \/nonexistent\/vmlinuz: no such file/);
   oneLineError(t, cli(['run', 'extra']), /unexpected argument 'extra'/);
 });

@@ -3,8 +3,7 @@
  * e820, command line, MP table), runs a few self-tests, and ends through the debug-exit port.
  * Command-line options are documented in README.md.
  */
-#include <stdint.h>
-#include <stddef.h>
+#include "guest.h"
 
 #define COM1 0x3f8
 #define UART_THR 0
@@ -43,10 +42,13 @@
 #define FAIL_UART_SCRATCH 0x02
 #define FAIL_UART_LOOPBACK 0x04
 #define FAIL_BOOT_INFO 0x08
+#define FAIL_VIRTIO 0x10
 
 /* The identity map covers 4 GiB; RAM there ends at 3 GiB (the PCI hole). */
 #define MAPPED_LIMIT 0xc0000000ull
 #define TWO_MIB 0x200000ull
+/* At most this much RAM for the virtio drivers' rings and buffers. */
+#define VIRTIO_DMA_MAX (24ull << 20)
 
 extern char __image_end[];
 
@@ -74,29 +76,33 @@ void *memcpy(void *d, const void *s, size_t n) {
 
 /* ---- console ---- */
 
-static void putc_(char c) {
+void putc_(char c) {
   while (!(inb(COM1 + UART_LSR) & LSR_THRE)) {
   }
   outb(COM1 + UART_THR, (uint8_t)c);
 }
-static void puts_(const char *s) {
+void puts_(const char *s) {
   for (; *s; s++) {
     if (*s == '\n') putc_('\r');
     putc_(*s);
   }
 }
-static void putdec(uint64_t v) {
+void putdec(uint64_t v) {
   char buf[24];
   int i = 0;
   do buf[i++] = (char)('0' + v % 10); while ((v /= 10) != 0);
   while (i--) putc_(buf[i]);
 }
-static void puthex(uint64_t v) {
-  static const char digits[] = "0123456789abcdef";
+static const char hex_digits[] = "0123456789abcdef";
+void puthex(uint64_t v) {
   int shift = 60;
   puts_("0x");
   while (shift > 0 && ((v >> shift) & 0xf) == 0) shift -= 4;
-  for (; shift >= 0; shift -= 4) putc_(digits[(v >> shift) & 0xf]);
+  for (; shift >= 0; shift -= 4) putc_(hex_digits[(v >> shift) & 0xf]);
+}
+void puthexw(uint64_t v, int digits) {
+  puts_("0x");
+  for (int shift = 4 * (digits - 1); shift >= 0; shift -= 4) putc_(hex_digits[(v >> shift) & 0xf]);
 }
 
 static void serial_init(void) {
@@ -119,9 +125,10 @@ struct options {
   uint64_t memtest_mib;
   int flood; /* 1: as a driver does, 16 bytes per THRE; 2 (flood=raw): never looks at LSR */
   uint64_t mmioscan;
+  struct virtio_options virtio;
 };
 
-static int parse_u64(const char *s, size_t n, uint64_t *out) {
+int parse_u64(const char *s, size_t n, uint64_t *out) {
   uint64_t v = 0;
   size_t i = 0;
   unsigned base = 10;
@@ -140,7 +147,7 @@ static int parse_u64(const char *s, size_t n, uint64_t *out) {
   return 1;
 }
 
-static int word_is(const char *w, size_t n, const char *key) {
+int word_is(const char *w, size_t n, const char *key) {
   size_t i = 0;
   for (; key[i]; i++)
     if (i >= n || w[i] != key[i]) return 0;
@@ -159,6 +166,7 @@ static void parse_options(const char *cmdline, struct options *o) {
     while (eq < n && w[eq] != '=') eq++;
     const char *val = w + eq + 1;
     size_t vn = eq < n ? n - eq - 1 : 0;
+    if (virtio_option(w, n, &o->virtio)) continue;
     if (word_is(w, n, "spin")) o->spin = 1;
     else if (word_is(w, eq, "exit") && eq < n && parse_u64(val, vn, &o->exit_code)) o->exit_set = 1;
     else if (word_is(w, eq, "pio") && eq < n) parse_u64(val, vn, &o->pio);
@@ -373,7 +381,7 @@ static int result(const char *name, int ok) {
 }
 
 int guest_main(uint64_t bp) {
-  struct options o = {0, 0, 0, 0, 8, 0, 0};
+  struct options o = {0, 0, 0, 0, 8, 0, 0, {0}};
   int fail = 0;
   serial_init();
   puts_("\nkvm-ts test guest: running at CPL3\n");
@@ -415,6 +423,11 @@ int guest_main(uint64_t bp) {
 
   if (!result("uart-scratch", test_uart_scratch())) fail |= FAIL_UART_SCRATCH;
   if (!result("uart-loopback", test_uart_loopback())) fail |= FAIL_UART_LOOPBACK;
+  /* The virtio drivers' rings and buffers: the top of the free window, clear of the memory test. */
+  uint64_t ram_end = w.start + w.len;
+  uint64_t dma_len = w.len / 2 < VIRTIO_DMA_MAX ? (w.len / 2) & ~0xfffull : VIRTIO_DMA_MAX;
+  uint64_t dma_start = ram_end - dma_len;
+  w.len -= dma_len;
   uint64_t want = o.memtest_mib << 20;
   if (want > w.len) want = w.len & ~7ull;
   w.len = want;
@@ -444,6 +457,7 @@ int guest_main(uint64_t bp) {
     puts_("pio: done\n");
   }
 
+  if (virtio_run(&o.virtio, dma_start, dma_len, ram_end) != 0) fail |= FAIL_VIRTIO;
   if (o.mmioscan) mmio_scan(o.mmioscan);
 
   puts_(fail ? "self-test: FAIL\n" : "self-test: PASS\n");

@@ -14,7 +14,12 @@
 	.set DEBUG_EXIT_PORT, 0x501
 	.set COM1, 0x3f8
 	.set EXIT_EXCEPTION_BASE, 0x40    /* exit status = 0x40 + exception vector */
-	.set IDT_VECTORS, 32
+	.set IDT_VECTORS, 32               /* exception vectors with stubs */
+	.set IDT_ENTRIES, 256
+	.set IRQ_VECTOR, 0x30             /* the virtio interrupt the guest routes through the IOAPIC */
+	.set SPURIOUS_VECTOR, 0x3f        /* the LAPIC's spurious vector: nothing to do */
+	.set LAPIC_EOI, 0xfee000b0
+	.set WAIT_SPINS, 400000           /* bound of the ring-0 wait loop (~1 s where ring 0 is emulated) */
 
 	.section .text.boot, "ax"
 	.code64
@@ -52,6 +57,16 @@ _start:
 	dec %ecx
 	jnz 1b
 
+	/* The device interrupt and the LAPIC's spurious vector. */
+	lea idt + IRQ_VECTOR * 16(%rip), %rdi
+	lea irq_handler(%rip), %rax
+	mov $0x8e00, %edx
+	call set_gate
+	lea idt + SPURIOUS_VECTOR * 16(%rip), %rdi
+	lea spurious_handler(%rip), %rax
+	mov $0x8e00, %edx
+	call set_gate
+
 	lgdt gdt_ptr(%rip)
 	lidt idt_ptr(%rip)
 	lea pml4(%rip), %rax
@@ -71,6 +86,18 @@ _start:
 	lea user_entry(%rip), %rax
 	push %rax
 	iretq
+
+	/* %rdi: IDT entry, %rax: handler, %dx: type/DPL word */
+set_gate:
+	mov %ax, (%rdi)
+	movw $KERNEL_CS, 2(%rdi)
+	mov %dx, 4(%rdi)
+	shr $16, %rax
+	mov %ax, 6(%rdi)
+	shr $16, %rax
+	mov %eax, 8(%rdi)
+	movl $0, 12(%rdi)
+	ret
 
 	.text
 user_entry:
@@ -124,6 +151,8 @@ gp_handler:
 	je 3f
 	cmp $0xe4, %cl
 	je 4f
+	cmp $0xf4, %cl
+	je wait_for_irq
 	pop %rcx
 	pop %rdx
 	pop %rsi
@@ -163,6 +192,41 @@ gp_handler:
 	pop %rsi
 	pushq $13
 	jmp exception_fatal
+
+	/*
+	 * The virtio interrupt: count it and end it at the LAPIC. Acknowledging the device
+	 * (InterruptStatus/InterruptACK) is left to ring 3, which checks that the status was exact.
+	 */
+spurious_handler:
+	iretq
+
+irq_handler:
+	push %rax
+	lock incl irq_count(%rip)
+	mov $LAPIC_EOI, %eax
+	movl $0, (%rax)
+	pop %rax
+	iretq
+
+	/*
+	 * `hlt` in ring 3 (privileged, so a #GP on every host) with %eax = the irq_count to wait for:
+	 * enables interrupts in ring 0 and spins until irq_count reaches it or WAIT_SPINS pass, and
+	 * returns irq_count in %eax. Ring 3 runs with IF=0 and may not halt, and nested PVM refuses
+	 * `int n` from ring 3, so this is how its one interrupt-driven completion per device lands.
+	 * Entered from gp_handler with its frame (rcx, rdx, rsi, error code, RIP, ...).
+	 */
+wait_for_irq:
+	mov $WAIT_SPINS, %ecx
+	sti
+10:	cmp irq_count(%rip), %eax
+	jbe 11f
+	pause
+	dec %ecx
+	jnz 10b
+11:	cli
+	mov irq_count(%rip), %eax
+	mov $1, %ecx
+	jmp 5b
 
 	/* Report "guest: exception V error E rip R" on COM1, then exit with 0x40 + V. */
 exception_fatal:
@@ -258,7 +322,7 @@ gdt_ptr:
 	.word gdt_end - gdt - 1
 	.quad gdt
 idt_ptr:
-	.word IDT_VECTORS * 16 - 1
+	.word IDT_ENTRIES * 16 - 1
 	.quad idt
 
 	.balign 16
@@ -272,10 +336,15 @@ tss:
 	.word 0
 	.word 104                         /* I/O bitmap offset past the limit: none; IOPL=3 grants ports */
 
+	.globl irq_count
+	.balign 4
+irq_count:
+	.long 0
+
 	.bss
 	.balign 16
 idt:
-	.skip IDT_VECTORS * 16
+	.skip IDT_ENTRIES * 16
 	.balign 16
 kstack:
 	.skip 4096

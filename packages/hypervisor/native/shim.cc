@@ -1,5 +1,5 @@
-// The syscall shim: file descriptors, ioctl, mmap, eventfd, thread kicks, fd readiness and the
-// peer credentials of a UNIX socket.
+// The syscall shim: file descriptors, ioctl, mmap, eventfd, thread kicks, fd readiness, the
+// peer credentials of a UNIX socket, and the two file calls Node lacks (fallocate, OFD locks).
 // It knows Linux system calls and nothing about KVM: every request number, constant and
 // structure layout comes from the spec on the TypeScript side.
 #include <napi.h>
@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -434,6 +435,79 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// lockFile(fd, exclusive): an open-file-description lock over the whole file (F_OFD_SETLK, the
+// advisory lock QEMU takes on images): F_WRLCK when exclusive, else F_RDLCK. 0, or -errno
+// (-EAGAIN / -EACCES: another open file description holds a conflicting lock).
+Napi::Value LockFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!ArgFd(info, 0, &fd) || info.Length() < 2 || !info[1].IsBoolean()) return ThrowType(env, "lockFile(fd, exclusive): bad arguments");
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = info[1].As<Napi::Boolean>().Value() ? F_WRLCK : F_RDLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 0;
+  fl.l_len = 0;  // to the end of the file, however it grows
+  if (fcntl(fd, F_OFD_SETLK, &fl) < 0) return Napi::Number::New(env, -errno);
+  return Napi::Number::New(env, 0);
+}
+
+// fallocate modes by name: the caller says what it wants, not Linux's flag values.
+bool FallocMode(Napi::Value v, int* mode) {
+  if (!v.IsString()) return false;
+  std::string op = v.As<Napi::String>();
+  if (op == "punch-hole") *mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+  else if (op == "zero-range") *mode = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+  else return false;
+  return true;
+}
+
+bool FallocArgs(const Napi::CallbackInfo& info, int* fd, int* mode, int64_t* off, int64_t* len) {
+  return ArgFd(info, 0, fd) && info.Length() >= 4 && FallocMode(info[1], mode) && ArgInt(info, 2, off) && *off >= 0 &&
+         ArgInt(info, 3, len) && *len > 0;
+}
+
+int DoFallocate(int fd, int mode, int64_t off, int64_t len) {
+  int r;
+  do r = fallocate(fd, mode, off, len);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : 0;
+}
+
+// fallocateSync(fd, 'punch-hole' | 'zero-range', offset, length): 0 or -errno. For probing at
+// set-up, before the guest runs.
+Napi::Value FallocateSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd, mode;
+  int64_t off, len;
+  if (!FallocArgs(info, &fd, &mode, &off, &len)) return ThrowType(env, "fallocateSync(fd, op, offset, length): bad arguments");
+  return Napi::Number::New(env, DoFallocate(fd, mode, off, len));
+}
+
+// fallocate(fd, op, offset, length, callback(result)) on the libuv threadpool: result 0 or -errno.
+class FallocateWorker : public Napi::AsyncWorker {
+ public:
+  FallocateWorker(Napi::Function cb, int fd, int mode, int64_t off, int64_t len)
+      : Napi::AsyncWorker(cb, "kvm-ts:fallocate"), fd_(fd), mode_(mode), off_(off), len_(len) {}
+  void Execute() override { result_ = DoFallocate(fd_, mode_, off_, len_); }
+  void OnOK() override { Callback().Call({Napi::Number::New(Env(), result_)}); }
+
+ private:
+  int fd_, mode_;
+  int64_t off_, len_;
+  int result_ = 0;
+};
+
+Napi::Value Fallocate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd, mode;
+  int64_t off, len;
+  if (!FallocArgs(info, &fd, &mode, &off, &len) || info.Length() < 5 || !info[4].IsFunction())
+    return ThrowType(env, "fallocate(fd, op, offset, length, callback): bad arguments");
+  (new FallocateWorker(info[4].As<Napi::Function>(), fd, mode, off, len))->Queue();
+  return env.Undefined();
+}
+
 // fd readiness on the event loop: new FdPoll(fd, callback) calls callback(events) whenever fd
 // is readable (1) or hung up/errored (with the uv status as a second argument).
 class FdPoll : public Napi::ObjectWrap<FdPoll> {
@@ -539,6 +613,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("threadId", Napi::Function::New(env, ThreadId, "threadId"));
   exports.Set("kick", Napi::Function::New(env, Kick, "kick"));
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
+  exports.Set("lockFile", Napi::Function::New(env, LockFile, "lockFile"));
+  exports.Set("fallocateSync", Napi::Function::New(env, FallocateSync, "fallocateSync"));
+  exports.Set("fallocate", Napi::Function::New(env, Fallocate, "fallocate"));
   exports.Set("FdPoll", FdPoll::Define(env));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(sysconf(_SC_PAGESIZE))));
   exports.Set("kickSignal", Napi::Number::New(env, KickSignal()));

@@ -31,3 +31,6 @@ export { GuestMemoryError, LOW_RAM_LIMIT } from './memory.js';
 export type { BootState } from './arch/x86/regs.js';
 export { dumpVcpu, type VcpuDump } from './arch/x86/debug-dump.js';
 export { MachineControl, type MachineControlOptions } from './control/machine-target.js';
+export { DiskError, DiskImage, type BlockBackend, type DiskOptions } from './devices/virtio/disk-image.js';
+export { VirtioConfigError, type VirtioDeviceStats } from './devices/virtio/platform.js';
+export type { ConsoleSink as VirtioConsoleOutput } from './devices/virtio/console.js';

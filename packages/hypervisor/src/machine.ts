@@ -1,9 +1,11 @@
 /**
- * A bootable machine: the VM, the kernel loaded by the loader, and the kvmtool-like legacy devices.
- * Device placement (docs/design-vmm.md): the UART, i8042 and CMOS have state shared by all vCPUs
- * and live on the main thread; the debug-exit and POST (0x80) ports are stateless enough to live
- * in every vCPU thread, so their exits never leave it. The debug-exit port lets the guest choose
- * the VMM's exit status, so it exists only when asked for (the built-in guest, --debug-exit).
+ * A bootable machine: the VM, the kernel loaded by the loader, the kvmtool-like legacy devices and
+ * the virtio-mmio devices asked for (disks, entropy, console).
+ * Device placement (docs/design-vmm.md): the UART, i8042, CMOS and virtio transports have state
+ * shared by all vCPUs and live on the main thread; the debug-exit and POST (0x80) ports are
+ * stateless enough to live in every vCPU thread, so their exits never leave it. The debug-exit port
+ * lets the guest choose the VMM's exit status, so it exists only when asked for (the built-in
+ * guest, --debug-exit).
  */
 import { ConsoleInput } from './console/input.js';
 import { ConsoleSink } from './console/sink.js';
@@ -19,6 +21,11 @@ import type { LoadedAbi } from './kvm/abi.js';
 import type { CapabilityMask } from './kvm/capabilities.js';
 import { VmRun, type LocalDevice, type RunSummary } from './runner.js';
 import { moduleUrl } from './vcpu/pool.js';
+import { VirtioBlk } from './devices/virtio/blk.js';
+import { VirtioConsole } from './devices/virtio/console.js';
+import type { BlockBackend } from './devices/virtio/disk-image.js';
+import { VirtioPlatform, virtioCmdline, virtioReserved, type VirtioDeviceStats } from './devices/virtio/platform.js';
+import { VirtioRng, type RngOptions } from './devices/virtio/rng.js';
 import { Vm } from './vm.js';
 
 export interface MachineOptions {
@@ -46,7 +53,17 @@ export interface MachineOptions {
   abi?: LoadedAbi;
   /** Capabilities read as absent (`--kernel-caps-as`, `--without-cap`). */
   mask?: CapabilityMask;
+  /** virtio-blk disks, already opened and checked: vda, vdb, … in this order. The machine closes them. */
+  disks?: BlockBackend[];
+  /** A virtio-rng device (with its rate limit). */
+  rng?: boolean | RngOptions;
+  /** A virtio console (hvc0) next to the UART. */
+  virtioConsole?: boolean;
+  /** Which console gets input from feedConsole(): the UART (default) or hvc0. */
+  consoleInput?: 'serial' | 'virtio';
 }
+
+const DISK_NAMES = 'abcdefghijklmnopqrstuvwxyz';
 
 export class Machine {
   readonly serial: Serial;
@@ -55,8 +72,11 @@ export class Machine {
   private run: VmRun | undefined;
   private readonly startedAt = performance.timeOrigin + performance.now();
   private readonly sink: ConsoleSink;
-  /** Console input waiting for room in the UART's FIFO. */
+  /** Console input waiting for room in the receiving console (the UART's FIFO, or hvc0's buffers). */
   private readonly input: ConsoleInput;
+  private readonly virtio: VirtioPlatform;
+  readonly virtioConsole: VirtioConsole | undefined;
+  private devicesClosed: Promise<void> | undefined;
 
   private constructor(
     readonly vm: Vm,
@@ -75,10 +95,17 @@ export class Machine {
     };
     this.bus = new IoBus(opts.log);
     this.serial = new Serial(host);
-    this.input = new ConsoleInput(this.serial);
     this.bus.registerPio(this.serial);
     this.bus.registerPio(new I8042(host));
     this.bus.registerPio(new Cmos(host, { memBytes: opts.memBytes }));
+    this.virtio = new VirtioPlatform(vm, vm.memory, this.bus, opts.log);
+    try {
+      this.virtioConsole = Machine.addVirtioDevices(this.virtio, opts, sink);
+    } catch (err) {
+      void this.virtio.close(true); // the eventfds of the devices already added
+      throw err;
+    }
+    this.input = new ConsoleInput(opts.consoleInput === 'virtio' && this.virtioConsole ? this.virtioConsole : this.serial);
     this.localDevices = [
       { spec: { module: moduleUrl('devices/legacy/debug-port'), exportName: 'DebugPort', options: { enabled: opts.debugPort ?? false } }, ports: [[DEBUG_PORT, 1]] },
     ];
@@ -87,22 +114,45 @@ export class Machine {
     }
   }
 
-  /** Creates the VM and loads the kernel; releases everything if either fails. */
+  /** How many virtio devices `opts` asks for (each takes a window and a GSI). */
+  private static virtioCount(opts: MachineOptions): number {
+    return (opts.disks?.length ?? 0) + (opts.rng ? 1 : 0) + (opts.virtioConsole ? 1 : 0);
+  }
+
+  /** Disks first (vda…), then entropy, then the console: the order of their windows and GSIs. */
+  private static addVirtioDevices(platform: VirtioPlatform, opts: MachineOptions, sink: ConsoleSink): VirtioConsole | undefined {
+    (opts.disks ?? []).forEach((disk, i) => platform.add(new VirtioBlk(disk, `vd${DISK_NAMES[i] ?? i}`)));
+    if (opts.rng) platform.add(new VirtioRng(typeof opts.rng === 'object' ? opts.rng : {}));
+    if (!opts.virtioConsole) return undefined;
+    // hvc0 shares the UART's sink: one back-pressure, one bound, whichever console the guest uses.
+    const con = new VirtioConsole({ write: (b) => sink.write(b), get writable() { return sink.writable; }, onDrain: (cb) => sink.onWritable(cb) });
+    platform.add(con);
+    return con;
+  }
+
+  /**
+   * Creates the VM and loads the kernel, with `virtio_mmio.device=` for each virtio device appended
+   * to the command line; releases everything (the disks too) if anything fails.
+   */
   static create(opts: MachineOptions): Machine {
-    const vm = Vm.create({ memBytes: opts.memBytes, cpus: opts.cpus, kvmPath: opts.kvmPath, abi: opts.abi, mask: opts.mask });
+    let vm: Vm | undefined;
     try {
+      vm = Vm.create({ memBytes: opts.memBytes, cpus: opts.cpus, kvmPath: opts.kvmPath, abi: opts.abi, mask: opts.mask });
+      const count = Machine.virtioCount(opts);
       const boot = loadKernel(vm.memory, {
         kernel: opts.kernel,
         initrd: opts.initrd,
-        cmdline: opts.cmdline,
+        cmdline: count > 0 ? `${opts.cmdline} ${virtioCmdline(count)}`.trim() : opts.cmdline,
         cpus: opts.cpus,
         hostDecompress: opts.hostDecompress,
         deadline: opts.loadDeadline,
+        reserved: virtioReserved(count),
       });
       vm.setBootRegisters(boot);
       return new Machine(vm, boot, opts);
     } catch (err) {
-      vm.close();
+      vm?.close();
+      for (const d of opts.disks ?? []) void d.close();
       throw err;
     }
   }
@@ -122,13 +172,13 @@ export class Machine {
     return this.run;
   }
 
-  /** Boots, runs to the end, and releases the VM. */
+  /** Boots, runs to the end, and releases the VM (after the devices' in-flight requests). */
   async runToEnd(): Promise<RunSummary> {
     const run = this.start();
     try {
       return await run.done;
     } finally {
-      this.close();
+      await this.shutdown();
     }
   }
 
@@ -137,9 +187,15 @@ export class Machine {
     return this.bus.devices().map(({ bus, device }) => ({ name: device.name, bus, counters: device.counters?.() ?? {} }));
   }
 
-    /**
-   * Console input for the UART; what does not fit its FIFO waits until the guest drains it. False
-   * when the bounded queue is full: pause the source until onConsoleRoom() calls back.
+  /** Counters and notification/interrupt paths of every virtio device. */
+  virtioStats(): VirtioDeviceStats[] {
+    return this.virtio.stats();
+  }
+
+  /**
+   * Console input for the UART, or for hvc0 when `consoleInput` is 'virtio'; what the guest has not
+   * taken yet waits in a bounded queue. False when it is full: pause the source until
+   * onConsoleRoom() calls back.
    */
   feedConsole(bytes: Uint8Array): boolean {
     return this.input.push(bytes);
@@ -150,8 +206,25 @@ export class Machine {
     this.input.onRoom(listener);
   }
 
+  /**
+   * Stops the devices and releases the VM. Guest RAM stays mapped until no disk request is in
+   * flight any more (requests move bytes straight between files and guest RAM), so with virtio
+   * devices the VM itself is released a little later: await shutdown() to know when.
+   */
   close(): void {
     this.input.close();
-    this.vm.close();
+    if (this.devicesClosed) return;
+    if (this.virtio.count === 0) {
+      this.devicesClosed = Promise.resolve();
+      this.vm.close();
+      return;
+    }
+    this.devicesClosed = this.virtio.close(true).finally(() => this.vm.close());
+  }
+
+  /** close(), then waits until in-flight writes reached their files, the files are closed and the VM is released. */
+  async shutdown(): Promise<void> {
+    this.close();
+    await this.devicesClosed;
   }
 }

@@ -120,6 +120,27 @@ export class GuestMemory {
     return bytes.subarray(offset, offset + len);
   }
 
+  /**
+   * Live views of [gpa, gpa+len), split where one region ends and the next begins at the very next
+   * address (the 4 GiB pieces of high RAM); a GuestMemoryError if any byte is outside RAM. For
+   * buffers a guest hands a device, which may legitimately cross such a seam.
+   */
+  views(gpaIn: number | bigint, lenIn: number): Uint8Array[] {
+    let gpa = toAddress(gpaIn, 'guest address');
+    let len = toAddress(lenIn, 'access length');
+    if (len === 0) return [this.slice(gpa, 0)];
+    const out: Uint8Array[] = [];
+    while (len > 0) {
+      const r = this.regions.find((x) => gpa >= x.gpa && gpa < x.gpa + x.size);
+      if (!r) throw new GuestMemoryError(`guest access of ${lenIn} bytes at ${hex(gpaIn)} is outside guest RAM`);
+      const n = Math.min(len, r.gpa + r.size - gpa);
+      out.push(r.bytes.subarray(gpa - r.gpa, gpa - r.gpa + n));
+      gpa += n;
+      len -= n;
+    }
+    return out;
+  }
+
   /** A copy of guest memory. */
   read(gpa: number | bigint, len: number): Uint8Array {
     return this.slice(gpa, len).slice();

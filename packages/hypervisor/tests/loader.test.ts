@@ -2,7 +2,7 @@ import test from 'ava';
 import { GuestMemory } from '../src/memory.js';
 import { ImageError, loadKernel } from '../src/loader/index.js';
 import { BOOT_GDT, gdtEntry } from '../src/loader/gdt.js';
-import { E820_RAM, E820_RESERVED } from '../src/loader/e820.js';
+import { buildE820, E820_RAM, E820_RESERVED } from '../src/loader/e820.js';
 import { makeElf, tinyKernelElf } from './helpers/images.js';
 
 const MiB = 2 ** 20;
@@ -100,6 +100,14 @@ test('e820 reports RAM with the EBDA/BIOS hole reserved', (t) => {
     { addr: 0x9fc00, size: 0x100000 - 0x9fc00, type: E820_RESERVED },
     { addr: 0x100000, size: 63 * MiB, type: E820_RAM },
   ]);
+});
+
+test('e820 reports device windows as reserved, in address order, and refuses one over RAM', (t) => {
+  const mem = GuestMemory.allocate(64 * MiB);
+  const e820 = buildE820(mem, [{ addr: 0xd000_0000, size: 0x3000 }]);
+  t.deepEqual(e820.at(-1), { addr: 0xd000_0000, size: 0x3000, type: E820_RESERVED });
+  t.deepEqual(e820.map((e) => e.addr), [...e820.map((e) => e.addr)].sort((a, b) => a - b));
+  t.throws(() => buildE820(mem, [{ addr: 32 * MiB, size: 0x1000 }]), { instanceOf: RangeError, message: /overlaps RAM/ });
 });
 
 test('e820 includes RAM above 4 GiB when the guest has it', (t) => {

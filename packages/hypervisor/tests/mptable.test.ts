@@ -22,7 +22,7 @@ for (const cpus of [1, 2, 4, 64, 254]) {
     t.deepEqual(mp.buses, [{ id: 0, type: 'ISA' }]);
     t.deepEqual(mp.ioapics, [{ id: cpus, address: 0xfec00000 }]);
     t.is(mp.lapicAddress, 0xfee00000);
-    t.is(mp.intsrc.length, 16);
+    t.is(mp.intsrc.length, 24, 'every IOAPIC pin, the virtio-mmio GSIs 16-23 included');
     mp.intsrc.forEach((s, irq) => t.deepEqual(s, { irqType: MP_IRQ_INT, bus: 0, irq, apic: cpus, pin: irq }));
     t.deepEqual(mp.lintsrc, [
       { irqType: MP_IRQ_EXTINT, apic: 0, lint: 0 },

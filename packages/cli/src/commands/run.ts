@@ -7,6 +7,7 @@ import { defaultName, socketPath, socketPathProblem } from '@kvm-ts/hypervisor/c
 import { parse } from '../args.js';
 import { parseKnobs } from '../compat-knobs.js';
 import { GuestConsole } from '../console.js';
+import { openDisks, scratchDisk } from '../disks.js';
 import { CliError, UsageError } from '../errors.js';
 import { abandonPendingWrites, say, setStreamPolicy } from '../streams.js';
 import { configFile, flagOptions, flagUsage, readConfigFile, resolveRunConfig, type ResolvedConfig } from '../run-options.js';
@@ -24,8 +25,10 @@ const OPTIONS = { ...flagOptions(), ...INVOCATION };
 const USAGE = `kvm-cli run ${flagUsage()} [--config FILE.json] [--print-config] [--detach] [-v] [--json]`;
 const MiB = 1024 * 1024;
 /** Linux defaults in kvmtool's spirit: serial console, no ACPI/PCI probing, reboot via the i8042, panic ends the VM. */
-const LINUX_PARAMS = 'console=ttyS0 earlyprintk=serial acpi=off pci=off reboot=k panic=-1 i8042.noaux=1 i8042.nopnp=1 i8042.dumbkbd=1';
-const GUEST_PARAMS = 'console=ttyS0';
+const LINUX_PARAMS = 'earlyprintk=serial acpi=off pci=off reboot=k panic=-1 i8042.noaux=1 i8042.nopnp=1 i8042.dumbkbd=1';
+const GUEST_PARAMS = '';
+/** The guest's console, first on the command line: the UART, or hvc0 with --console virtio. */
+const CONSOLE_PARAM = { serial: 'console=ttyS0', virtio: 'console=hvc0' } as const;
 const SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
 /** How long a stalled stdout gets after the run ended by timeout or signal. */
 const SETTLE_MS = 1000;
@@ -118,8 +121,16 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
   const builtin = config.kernel === undefined;
   const kernel = readInput(resolved.label('kernel'), kernelPath, memBytes);
   const initrd = config.initrd !== undefined ? readInput(resolved.label('initrd'), config.initrd as string, memBytes) : undefined;
-  const defaults = builtin ? GUEST_PARAMS : LINUX_PARAMS;
-  const cmdline = config.cmdline ? `${defaults} ${config.cmdline as string}` : defaults;
+  // `-p "… console=hvc0"` asks for the virtio console as much as --console virtio does.
+  const params = (config.cmdline as string | undefined) ?? '';
+  const consoleKind = config.console === 'virtio' || /(^|\s)console=hvc\d/.test(params) ? 'virtio' : 'serial';
+  // The built-in guest self-tests every virtio device: it always gets entropy and a virtio console,
+  // and a scratch disk it may write when no disk is given. A user kernel gets what it is given.
+  const disks = openDisks(hv, (config.disks as import('@kvm-ts/hypervisor').DiskOptions[]) ?? []);
+  const scratch = builtin && disks.length === 0;
+  if (scratch) disks.push(scratchDisk(hv));
+  const extra = [CONSOLE_PARAM[consoleKind], builtin ? GUEST_PARAMS : LINUX_PARAMS, scratch ? 'kvmts.scratch' : ''];
+  const cmdline = [...extra, params].filter((w) => w !== '').join(' ');
 
   // The control socket stays off the path to the first KVM_RUN: only a look at its path here; the
   // server (its directory, its modules) comes up once the vCPUs run. Something already at the path
@@ -168,16 +179,23 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
         kvmPath: process.env.KVM_TS_DEVICE || undefined,
         abi: knobs.abi,
         mask: knobs.mask,
+        disks,
+        rng: builtin || config.rng === true,
+        virtioConsole: builtin || consoleKind === 'virtio',
+        consoleInput: consoleKind,
       });
     } catch (err) {
       if (err instanceof hv.LoadDeadlineError) throw timedOut();
-      if (err instanceof hv.VmConfigError) throw new UsageError(err.message);
+      if (err instanceof hv.VmConfigError || err instanceof hv.VirtioConfigError) throw new UsageError(err.message);
       if (err instanceof hv.ImageError || err instanceof hv.GuestMemoryError) throw new UsageError(`${resolved.label('kernel')}: ${err.message}`);
       throw err;
     }
     const vm = machine;
     const { fallbacks } = vm.vm.caps;
-    if (opts.verbose) for (const f of fallbacks) say(`fallback: ${f.capability} absent: ${f.fallback}`);
+    if (opts.verbose) {
+      for (const f of fallbacks) say(`fallback: ${f.capability} absent: ${f.fallback}`);
+      for (const d of vm.virtioStats()) say(`${d.name} at ${d.base}, GSI ${d.gsi}: notifications by ${d.paths.notify}, interrupts by ${d.paths.interrupt}`);
+    }
     const vmRun = vm.start(deadline === undefined ? {} : { timeoutMs: Math.max(0, deadline - performance.now()), timeoutMessage: `timed out after ${timeoutMs! / 1000} s` });
     setStreamPolicy({
       // Nobody reads the console any more: it is discarded, and the guest runs on to its own status.
@@ -259,7 +277,8 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
       const firstKvmRunMs = firstKvmRunAt === undefined ? null : ms(firstKvmRunAt - performance.timeOrigin);
       const abi = vm.vm.abi.version;
       const consoleDropped = sink.dropped;
-      const line = { exitReason, status, kind, message, wallMs: ms(wallMs), firstKvmRunMs, cpus, memMiB: memBytes / MiB, abi, fallbacks, exits, unclaimed, consoleDropped, name };
+      const virtio = vm.virtioStats();
+      const line = { exitReason, status, kind, message, wallMs: ms(wallMs), firstKvmRunMs, cpus, memMiB: memBytes / MiB, abi, fallbacks, exits, unclaimed, consoleDropped, virtio, name };
       process.stdout.write(`${JSON.stringify(line)}\n`);
     }
     if (summary.kind === 'error' || summary.kind === 'timeout') {
@@ -268,9 +287,10 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
     if (summary.kind === 'guest-exit' && summary.status >= 128 && summary.message.startsWith('interrupted by')) say(summary.message);
     return summary.status;
   } finally {
-    // Requests in flight (a `stop`) are answered before the socket goes; the VM's fds go last.
+    // Requests in flight (a `stop`) are answered before the socket goes; in-flight disk writes reach
+    // their files before they are closed; the VM's fds go last.
     hub?.close();
     await server?.close();
-    machine?.close();
+    await machine?.shutdown();
   }
 }

@@ -3,6 +3,7 @@
  * not KVM: request numbers, constants and layouts all come from the spec.
  */
 import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 export type IoctlArg = number | bigint | ArrayBuffer | ArrayBufferView;
@@ -18,6 +19,9 @@ export interface PeerCredentials {
   uid: number;
   gid: number;
 }
+
+/** Punch a hole (reads back as zeros, frees the blocks) or zero a range (blocks stay allocated). */
+export type FallocateOp = 'punch-hole' | 'zero-range';
 
 export interface Shim {
   /** open(path, O_RDWR | O_CLOEXEC). */
@@ -52,6 +56,15 @@ export interface Shim {
   kick(tid: number): boolean;
   /** getsockopt(SO_PEERCRED) of a connected UNIX socket: the peer's pid, uid and gid at connect() time. */
   peerCredentials(fd: number): PeerCredentials;
+  /**
+   * An open-file-description lock over the whole file (F_OFD_SETLK, as QEMU locks images): write
+   * lock when `exclusive`, else read lock. 0, or -errno (-EAGAIN/-EACCES: someone else holds one).
+   */
+  lockFile(fd: number, exclusive: boolean): number;
+  /** fallocate(2) by name (both keep the file size), at once: 0 or -errno. For probes at set-up. */
+  fallocateSync(fd: number, op: FallocateOp, offset: number, length: number): number;
+  /** The same on the libuv threadpool; `done` gets 0 or -errno on the event loop. */
+  fallocate(fd: number, op: FallocateOp, offset: number, length: number, done: (result: number) => void): void;
   /** Calls back on the event loop whenever `fd` is readable or hung up. */
   FdPoll: new (fd: number, onReady: (events: number, status: number) => void) => FdPoll;
   readonly pageSize: number;
@@ -68,6 +81,12 @@ export interface SysError extends Error {
 
 export function isSysError(err: unknown): err is SysError {
   return err instanceof Error && typeof (err as Partial<SysError>).code === 'string' && typeof (err as Partial<SysError>).syscall === 'string';
+}
+
+/** "EINTR" for 4: the name of a Linux errno value. */
+export function errnoName(errno: number): string {
+  const found = Object.entries(osConstants.errno).find(([, v]) => v === errno);
+  return found ? found[0] : `errno ${errno}`;
 }
 
 let shim: Shim | undefined;

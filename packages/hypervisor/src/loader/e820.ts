@@ -13,8 +13,11 @@ export interface E820Entry {
   type: number;
 }
 
-/** RAM from the memory regions, with the EBDA/BIOS hole below 1 MiB reported as reserved. */
-export function buildE820(mem: GuestMemory): E820Entry[] {
+/**
+ * RAM from the memory regions, with the EBDA/BIOS hole below 1 MiB reported as reserved, and the
+ * `reserved` ranges (device windows in the MMIO hole) in address order.
+ */
+export function buildE820(mem: GuestMemory, reserved: ReadonlyArray<{ addr: number; size: number }> = []): E820Entry[] {
   const out: E820Entry[] = [];
   const add = (addr: number, end: number, type: number) => {
     if (end <= addr) return;
@@ -32,5 +35,11 @@ export function buildE820(mem: GuestMemory): E820Entry[] {
       add(r.gpa, end, E820_RAM);
     }
   }
-  return out;
+  for (const r of reserved) {
+    if (out.some((e) => r.addr < e.addr + e.size && e.addr < r.addr + r.size)) {
+      throw new RangeError(`reserved range 0x${r.addr.toString(16)}+0x${r.size.toString(16)} overlaps RAM`);
+    }
+    out.push({ addr: r.addr, size: r.size, type: E820_RESERVED });
+  }
+  return out.sort((a, b) => a.addr - b.addr);
 }

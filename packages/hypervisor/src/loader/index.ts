@@ -52,6 +52,8 @@ export interface LoadKernelOptions {
   hostDecompress: boolean;
   /** performance.now() by which loading must be done (LoadDeadlineError otherwise): the run's --timeout. */
   deadline?: number;
+  /** Address ranges e820 reports as reserved (device windows in the MMIO hole). */
+  reserved?: ReadonlyArray<{ addr: number; size: number }>;
 }
 
 const PAGE = 0x1000;
@@ -73,7 +75,7 @@ export function loadKernel(mem: GuestMemory, opts: LoadKernelOptions): BootInfo 
 
   writeCmdline(mem, opts.cmdline, kernel.setupHeader);
   const initrd = opts.initrd && opts.initrd.length > 0 ? placeInitrd(mem, opts.initrd, kernel, lowRam.size) : undefined;
-  writeBootParams(mem, ZERO_PAGE_ADDR, { setupHeader: kernel.setupHeader, cmdlineAddr: CMDLINE_ADDR, initrd, e820: buildE820(mem) });
+  writeBootParams(mem, ZERO_PAGE_ADDR, { setupHeader: kernel.setupHeader, cmdlineAddr: CMDLINE_ADDR, initrd, e820: buildE820(mem, opts.reserved) });
   const { gdt, idt } = writeGdt(mem);
   const pageTable = writeIdentityPageTables(mem);
   writeMpTable(mem, opts.cpus);

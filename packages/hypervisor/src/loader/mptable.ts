@@ -1,7 +1,10 @@
 /**
  * Intel MultiProcessor Specification 1.4 tables: how a guest without ACPI learns its CPUs, its
- * IOAPIC and how ISA interrupts are wired. Layout follows the spec; the wiring matches KVM's
- * default in-kernel irqchip routing (ISA IRQ n -> IOAPIC pin n).
+ * IOAPIC and how interrupts are wired. Layout follows the spec; the wiring matches KVM's
+ * default in-kernel irqchip routing (GSI n -> IOAPIC pin n) for all 24 pins of KVM's IOAPIC, as
+ * Firecracker declares them: the ISA IRQs 0-15 and pins 16-23, where virtio-mmio devices sit, all
+ * with the ISA bus's conforming polarity and trigger (active high, edge), which is what an irqfd
+ * without a resampler delivers.
  */
 import type { GuestMemory } from '../memory.js';
 import { BIOS_END, MPTABLE_ADDR } from './layout.js';
@@ -30,7 +33,8 @@ const CPU_BOOTPROCESSOR = 2;
 /** CPUID signature family 6 and feature bits FPU|APIC: what the entries claim about each CPU. */
 const CPU_SIGNATURE = 0x600;
 const CPU_FEATURES = 0x201;
-const ISA_IRQS = 16;
+/** Every input pin of KVM's in-kernel IOAPIC (KVM_IOAPIC_NUM_PINS). */
+export const IOAPIC_PINS = 24;
 /** 255 is the broadcast APIC id, and the IOAPIC takes id n, so at most 254 CPUs. */
 export const MAX_MP_CPUS = MAX_VCPUS;
 
@@ -40,7 +44,7 @@ const PROCESSOR_SIZE = 20;
 const SMALL_ENTRY_SIZE = 8;
 
 export function mptableSize(cpus: number): number {
-  return FLOATING_SIZE + HEADER_SIZE + cpus * PROCESSOR_SIZE + SMALL_ENTRY_SIZE * (2 + ISA_IRQS + 2);
+  return FLOATING_SIZE + HEADER_SIZE + cpus * PROCESSOR_SIZE + SMALL_ENTRY_SIZE * (2 + IOAPIC_PINS + 2);
 }
 
 function checksumFix(bytes: Uint8Array): number {
@@ -108,7 +112,7 @@ export function writeMpTable(mem: GuestMemory, cpus: number, base = MPTABLE_ADDR
   p += SMALL_ENTRY_SIZE;
   entries++;
 
-  for (let irq = 0; irq < ISA_IRQS; irq++) {
+  for (let irq = 0; irq < IOAPIC_PINS; irq++) {
     buf[p] = MP_INTSRC;
     buf[p + 1] = MP_IRQ_INT;
     dv.setUint16(p + 2, 0, true); // polarity and trigger conform to the ISA bus

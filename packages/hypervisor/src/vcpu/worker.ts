@@ -7,7 +7,7 @@ import { constants as osConstants } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { DeviceHost, PioDevice } from '../devices/device.js';
 import { hex, portName } from '../hex.js';
-import { native } from '../kvm/native.js';
+import { errnoName, native } from '../kvm/native.js';
 import * as ch from './channel.js';
 import type { VcpuWorkerData } from './pool.js';
 
@@ -169,7 +169,7 @@ function loop(bytes: Uint8Array, view: DataView, local: PioDevice[]): void {
     const r = shim.ioctlRaw(vcpuFd, runRequest, 0);
     if (r < 0) {
       if (r !== -EINTR && r !== -EAGAIN) {
-        ending = fatal('KVM_RUN', `KVM_RUN failed with ${osErrorName(-r)}`);
+        ending = fatal('KVM_RUN', `KVM_RUN failed with ${errnoName(-r)}`);
         break;
       }
       // Clear before reading the command: a request made after this read sets it again. The read
@@ -234,11 +234,6 @@ function loop(bytes: Uint8Array, view: DataView, local: PioDevice[]): void {
     if (cmd === ch.CMD_STOP) break;
     if (cmd === ch.CMD_PAUSE) park();
   }
-}
-
-function osErrorName(errno: number): string {
-  const found = Object.entries(osConstants.errno).find(([, v]) => v === errno);
-  return found ? found[0] : `errno ${errno}`;
 }
 
 /** Outside KVM_RUN until the main thread says run or stop. */
