@@ -17,7 +17,7 @@ import { DEBUG_PORT } from './devices/legacy/debug-port.js';
 import { I8042 } from './devices/legacy/i8042.js';
 import { Serial } from './devices/legacy/serial.js';
 import { loadKernel, type BootInfo } from './loader/index.js';
-import type { LoadedAbi } from './kvm/abi.js';
+import { abiVersion, type LoadedAbi } from './kvm/abi.js';
 import type { CapabilityMask } from './kvm/capabilities.js';
 import { VmRun, type LocalDevice, type RunSummary } from './runner.js';
 import { moduleUrl } from './vcpu/pool.js';
@@ -49,8 +49,8 @@ export interface MachineOptions {
   /** VMM diagnostics (unclaimed ports, the debug port). */
   log: (line: string) => void;
   kvmPath?: string;
-  /** The spec the VM runs on (default: the newest pinned one), as `kvm-cli run --abi` picks it. */
-  abi?: LoadedAbi;
+  /** The spec the VM runs on (default: the newest pinned one): a loaded one, or an id as `kvm-cli run --abi` takes it ("5.10"). */
+  abi?: LoadedAbi | string;
   /** Capabilities read as absent (`--kernel-caps-as`, `--without-cap`). */
   mask?: CapabilityMask;
   /** virtio-blk disks, already opened and checked: vda, vdb, … in this order. The machine closes them. */
@@ -137,7 +137,7 @@ export class Machine {
   static create(opts: MachineOptions): Machine {
     let vm: Vm | undefined;
     try {
-      vm = Vm.create({ memBytes: opts.memBytes, cpus: opts.cpus, kvmPath: opts.kvmPath, abi: opts.abi, mask: opts.mask });
+      vm = Vm.create({ memBytes: opts.memBytes, cpus: opts.cpus, kvmPath: opts.kvmPath, abi: typeof opts.abi === 'string' ? abiVersion(opts.abi) : opts.abi, mask: opts.mask });
       const count = Machine.virtioCount(opts);
       const boot = loadKernel(vm.memory, {
         kernel: opts.kernel,

@@ -43,6 +43,11 @@ export interface RunSummary {
   unclaimed: UnclaimedTotals;
   /** Epoch ms (performance.timeOrigin-based) of the first KVM_RUN of any vCPU. */
   firstKvmRunAt?: number;
+  /**
+   * How vCPUs were kicked out of KVM_RUN (pause, stop): with immediate_exit set first, or — without
+   * KVM_CAP_IMMEDIATE_EXIT — by signals repeated until the thread answers; `kicks` signals in all.
+   */
+  kick: { path: 'immediate-exit' | 're-kick'; kicks: number };
 }
 
 export interface VcpuStats {
@@ -54,7 +59,7 @@ export interface VcpuStats {
 
 export const TIMEOUT_STATUS = 124;
 
-type Outcome = Omit<RunSummary, 'wallMs' | 'exits' | 'unclaimed'>;
+type Outcome = Omit<RunSummary, 'wallMs' | 'exits' | 'unclaimed' | 'kick'>;
 
 export class VmRun {
   readonly done: Promise<RunSummary>;
@@ -168,6 +173,7 @@ export class VmRun {
       exits: this.exits(),
       unclaimed: this.opts.bus.unclaimedTotals(threadUnclaimed),
       firstKvmRunAt: starts.length ? Math.min(...starts) : undefined,
+      kick: { path: this.vm.caps.immediateExit ? 'immediate-exit' : 're-kick', kicks: this.threads.reduce((n, t) => n + t.kicks, 0) },
     };
   }
 

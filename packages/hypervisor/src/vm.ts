@@ -4,7 +4,7 @@
  * CPUID, MSRs, FPU and LAPIC configured. Owns every fd and mapping it creates; close() releases all.
  */
 import { CapabilityCheck, probeCapabilities, type CapabilityMask, type HostCaps } from './kvm/capabilities.js';
-import { encodeCpuid2, normalizeCpuid } from './arch/x86/cpuid.js';
+import { advertisesTscDeadline, encodeCpuid2, normalizeCpuid } from './arch/x86/cpuid.js';
 import { hostAbi, type LoadedAbi, type StructValue } from './kvm/abi.js';
 import { native, type IoctlArg, type Shim } from './kvm/native.js';
 import { runLayout, type RunLayout } from './kvm/run-layout.js';
@@ -47,6 +47,8 @@ export class Vm {
   /** Which path the co-edit example took (docs/abi-co-edit.md): the kernel's, only when it has the capability. */
   vmTag!: VmTagOutcome;
   private closed = false;
+  /** What the CPUID given to the vCPUs says about the TSC-deadline timer (the fallback made visible). */
+  tscDeadlineAdvertised = false;
   /** KVM_CHECK_EXTENSION on the VM fd, through the same mask as the host's. */
   readonly vmCaps: CapabilityCheck;
   /** Run before anything is released (VmRun: stop and join the vCPU threads). */
@@ -140,6 +142,7 @@ export class Vm {
   /** CPUID, MSRs, FPU and LAPIC of one vCPU; the application processors then wait for INIT/SIPI. */
   private configureVcpu(index: number): void {
     const cpuid = normalizeCpuid(this.supportedCpuid, { index, cpus: this.cpus, tscDeadline: this.caps.tscDeadline });
+    this.tscDeadlineAdvertised = advertisesTscDeadline(cpuid);
     this.vcpuIoctl(index, 'KVM_SET_CPUID2', encodeCpuid2(this.abi, cpuid));
     const msrs = bootMsrs();
     checkMsrsSet(msrs, this.vcpuIoctl(index, 'KVM_SET_MSRS', encodeMsrs(this.abi, msrs)));

@@ -38,6 +38,8 @@ export class VcpuThread {
   /** The main thread's own mapping of the kvm_run page, only to set immediate_exit. */
   private run: ArrayBuffer | undefined;
   private finished = false;
+  /** Signals sent to the thread (first kicks and re-kicks): which kick path a run exercised. */
+  kicks = 0;
   /** Epoch ms at which the thread was about to enter KVM_RUN for the first time. */
   firstRunAt: number | undefined;
 
@@ -117,7 +119,10 @@ export class VcpuThread {
     if (!this.run || this.finished) return;
     if (this.vm.caps.immediateExit) new Uint8Array(this.run)[this.vm.layout.offsets.immediateExit] = 1;
     const tid = this.tid;
-    if (tid > 0) this.shim.kick(tid);
+    if (tid > 0) {
+      this.shim.kick(tid);
+      this.kicks++;
+    }
   }
 
   /**

@@ -89,6 +89,12 @@ export function normalizeCpuid(supported: readonly CpuidEntry[], shape: CpuidSha
 }
 
 /** kvm_cpuid2 with its flexible entries array, for KVM_SET_CPUID2. */
+/** Whether `entries` tell the guest it has the TSC-deadline LAPIC timer (leaf 1, ECX bit 24). */
+export function advertisesTscDeadline(entries: readonly CpuidEntry[]): boolean {
+  const leaf1 = entries.find((e) => e.function === 1);
+  return leaf1 !== undefined && (leaf1.ecx & LEAF1_ECX_TSC_DEADLINE) !== 0;
+}
+
 export function encodeCpuid2(abi: LoadedAbi, entries: readonly CpuidEntry[]): Uint8Array {
   const header = abi.codec('kvm_cpuid2');
   const entry = abi.codec<CpuidEntry>('kvm_cpuid_entry2');
