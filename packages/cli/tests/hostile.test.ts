@@ -115,6 +115,15 @@ kvm('an MMIO scan of the PCI hole logs at most 32 lines and one summary, and exi
   t.is(lines.length, 33);
 });
 
+kvm('kvmts.hostile: every virtio device misdriven, a few log lines per device, a clean exit within the budgets', (t) => {
+  const m = measured('$KVM run -p kvmts.hostile >/dev/null');
+  bounded(t, m, 0);
+  const lines = m.stderr.trimEnd().split('\n').filter(Boolean);
+  // Per device at most one line for a bad register access and one for its first failure.
+  for (const dev of ['virtio-blk vda', 'virtio-rng', 'virtio-console hvc0']) t.true(lines.filter((l) => l.startsWith(`kvm-cli: ${dev}:`)).length <= 2, dev);
+  t.true(lines.length <= 8, m.stderr);
+});
+
 kvm('EPIPE on stdout stops console output and keeps the guest status (exit 9)', (t) => {
   const m = measured('$KVM run -p exit=9 | head -c 20 >/dev/null');
   bounded(t, m, 9);
