@@ -10,6 +10,7 @@ import { GuestConsole } from '../console.js';
 import { openDisks, scratchDisk } from '../disks.js';
 import { CliError, UsageError } from '../errors.js';
 import { abandonPendingWrites, say, setStreamPolicy } from '../streams.js';
+import type { NetworkSpec } from '@kvm-ts/hypervisor/net-spec';
 import { configFile, flagOptions, flagUsage, readConfigFile, resolveRunConfig, type ResolvedConfig } from '../run-options.js';
 
 /** Flags of this invocation only; the VM's own options are the table in run-options.ts. */
@@ -140,6 +141,20 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
   const problem = socketPathProblem(socket);
   if (problem) throw new CliError(`control socket: ${problem}`);
   let server = existsSync(socket) ? await claim(name, socket) : undefined;
+  // Networks are opened (a tap attached, passt started, a socket connected) before the VM exists, so
+  // a refusal is one line. The built-in guest gets user-mode networking when passt is there to give it.
+  const networks = [...((config.network as NetworkSpec[] | undefined) ?? [])];
+  if (builtin && networks.length === 0 && hv.findPasst()) networks.push({ mode: 'user' });
+  let backends: import('@kvm-ts/hypervisor').NetBackend[];
+  try {
+    backends = await hv.openNetBackends(networks, say);
+  } catch (err) {
+    for (const d of disks) void d.close();
+    await server?.close();
+    if (err instanceof hv.NetError) throw new UsageError(`${resolved.label('network')}: ${err.message}`);
+    throw err;
+  }
+  const network = backends.map((backend, i) => ({ backend, mac: networks[i].mac !== undefined ? hv.parseMac(networks[i].mac) : undefined }));
 
   const deadline = timeoutMs === undefined ? undefined : opts.startedAt + timeoutMs;
   const timedOut = () => new CliError(`run: timed out after ${timeoutMs! / 1000} s`, hv.TIMEOUT_STATUS);
@@ -183,6 +198,8 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
         rng: builtin || config.rng === true,
         virtioConsole: builtin || consoleKind === 'virtio',
         consoleInput: consoleKind,
+        network,
+        name,
       });
     } catch (err) {
       if (err instanceof hv.LoadDeadlineError) throw timedOut();
