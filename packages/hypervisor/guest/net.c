@@ -3,7 +3,8 @@
  * Ethernet, ARP, IPv4 (no fragments), ICMP echo (both ways), UDP with echo on port 7, a DHCP client,
  * and a TCP that answers every segment with a reset. Rings are polled; time comes from the CMOS
  * RTC's seconds (read at most every 2^24 TSC cycles, so port I/O stays rare where it traps).
- * Options (README.md): kvmts.ip=A.B.C.D/N (static, else DHCP), kvmts.serve=SECONDS, kvmts.ping=A.B.C.D.
+ * Options (README.md): kvmts.ip=A.B.C.D/N (static, else DHCP), kvmts.serve=SECONDS, kvmts.ping=A.B.C.D,
+ * kvmts.echoport=PORT (UDP echo there too, not only on port 7).
  */
 #include "virtio.h"
 
@@ -48,6 +49,7 @@ struct netif {
 };
 
 static struct netif ifs[MAX_IFS];
+static uint16_t echo_port; /* kvmts.echoport */
 static int nifs;
 static uint64_t served;
 static uint16_t ip_ident = 1;
@@ -173,6 +175,9 @@ int net_option(const char *w, size_t n, struct virtio_options *o) {
     if (o->net_ips < MAX_IFS && parse_ip(val, vn, &o->net_ip[o->net_ips], &prefix)) o->net_prefix[o->net_ips++] = (uint32_t)prefix;
   } else if (word_is(w, eq, "kvmts.serve")) {
     parse_u64(val, vn, &o->serve_s);
+  } else if (word_is(w, eq, "kvmts.echoport")) {
+    uint64_t p = 0;
+    if (parse_u64(val, vn, &p) && p > 0 && p < 65536) o->echo_port = (uint32_t)p;
   } else if (word_is(w, eq, "kvmts.ping")) {
     parse_ip(val, vn, &o->ping_ip, 0);
   } else {
@@ -424,10 +429,11 @@ static int handle(struct netif *n, const uint8_t *f, uint32_t len) {
     put16(icmp + 2, fold(sum16(icmp, l4len, 0)));
     return tx_send(n, s, 14 + tot, 0) == 0;
   }
-  if (proto == IP_UDP && l4len >= 8 && get16(l4 + 2) == ECHO_PORT) {
+  uint16_t dport = l4len >= 8 ? get16(l4 + 2) : 0;
+  if (proto == IP_UDP && l4len >= 8 && (dport == ECHO_PORT || (echo_port && dport == echo_port))) {
     if (!reply_frame(n, f, 14 + tot, &r, &s)) return 0;
     uint8_t *udp = r + 14 + ihl;
-    put16(udp, ECHO_PORT);
+    put16(udp, dport);
     put16(udp + 2, get16(l4));
     put16(udp + 6, 0);
     uint16_t c = l4_sum(r + 14, udp, l4len);
@@ -507,6 +513,7 @@ static int dhcp(struct netif *n) {
 
 int net_setup(struct vdev *d, int index, const struct virtio_options *o) {
   why = 0;
+  echo_port = (uint16_t)o->echo_port;
   if (nifs >= MAX_IFS) {
     puts_("virtio-net: more devices than the guest drives\n");
     return 0;
