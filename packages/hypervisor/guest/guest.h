@@ -42,6 +42,8 @@ struct virtio_options {
   uint64_t serve_s;      /* kvmts.serve=SECONDS: answer ARP, ICMP echo and UDP echo that long */
   uint32_t ping_ip;      /* kvmts.ping=A.B.C.D: echo requests to it */
   uint32_t echo_port;    /* kvmts.echoport=PORT: UDP echo there as well as on port 7 */
+  uint32_t bench_ip, bench_port, bench_size; /* kvmts.udpbench=A.B.C.D:PORT:SIZE:COUNT */
+  uint64_t bench_count;
 };
 
 /* Parses one command-line word; returns 1 if it was a virtio one. */

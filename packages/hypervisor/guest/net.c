@@ -4,7 +4,9 @@
  * and a TCP that answers every segment with a reset. Rings are polled; time comes from the CMOS
  * RTC's seconds (read at most every 2^24 TSC cycles, so port I/O stays rare where it traps).
  * Options (README.md): kvmts.ip=A.B.C.D/N (static, else DHCP), kvmts.serve=SECONDS, kvmts.ping=A.B.C.D,
- * kvmts.echoport=PORT (UDP echo there too, not only on port 7).
+ * kvmts.echoport=PORT (UDP echo there too, not only on port 7), kvmts.udpbench=A.B.C.D:PORT:SIZE:COUNT
+ * (a UDP echo client for the benchmark: COUNT datagrams of SIZE bytes, 16 in flight, between marks
+ * 0x20 and 0x21 on port 0x80).
  */
 #include "virtio.h"
 
@@ -50,6 +52,10 @@ struct netif {
 
 static struct netif ifs[MAX_IFS];
 static uint16_t echo_port; /* kvmts.echoport */
+#define BENCH_SRC_PORT 40007
+#define BENCH_WINDOW 16
+static uint16_t bench_port;
+static uint64_t bench_echoed;
 static int nifs;
 static uint64_t served;
 static uint16_t ip_ident = 1;
@@ -178,6 +184,20 @@ int net_option(const char *w, size_t n, struct virtio_options *o) {
   } else if (word_is(w, eq, "kvmts.echoport")) {
     uint64_t p = 0;
     if (parse_u64(val, vn, &p) && p > 0 && p < 65536) o->echo_port = (uint32_t)p;
+  } else if (word_is(w, eq, "kvmts.udpbench")) {
+    /* A.B.C.D:PORT:SIZE:COUNT */
+    size_t c1 = 0;
+    while (c1 < vn && val[c1] != ':') c1++;
+    uint64_t f[3] = {0, 0, 0};
+    size_t at = c1 + 1;
+    for (int k = 0; k < 3 && at <= vn; k++) {
+      size_t e = at;
+      while (e < vn && val[e] != ':') e++;
+      if (!parse_u64(val + at, e - at, &f[k])) f[0] = 0;
+      at = e + 1;
+    }
+    if (c1 < vn && parse_ip(val, c1, &o->bench_ip, 0) && f[0] > 0 && f[0] < 65536 && f[1] >= 1 && f[1] <= 1472 && f[2] > 0)
+      o->bench_port = (uint32_t)f[0], o->bench_size = (uint32_t)f[1], o->bench_count = f[2];
   } else if (word_is(w, eq, "kvmts.ping")) {
     parse_ip(val, vn, &o->ping_ip, 0);
   } else {
@@ -430,6 +450,10 @@ static int handle(struct netif *n, const uint8_t *f, uint32_t len) {
     return tx_send(n, s, 14 + tot, 0) == 0;
   }
   uint16_t dport = l4len >= 8 ? get16(l4 + 2) : 0;
+  if (proto == IP_UDP && bench_port && dport == BENCH_SRC_PORT && get16(l4) == bench_port) {
+    bench_echoed++;
+    return 0;
+  }
   if (proto == IP_UDP && l4len >= 8 && (dport == ECHO_PORT || (echo_port && dport == echo_port))) {
     if (!reply_frame(n, f, 14 + tot, &r, &s)) return 0;
     uint8_t *udp = r + 14 + ihl;
@@ -602,9 +626,72 @@ static void ping_tick(struct netif *n) {
   else if (send_ping(n) == 0) ping_sent++;
 }
 
+/* The benchmark client: COUNT datagrams to the target, at most BENCH_WINDOW unanswered at a time. */
+static int udp_bench(const struct virtio_options *o) {
+  uint32_t hop = 0;
+  struct netif *n = route(o->bench_ip, &hop);
+  why = 0;
+  if (!n) return fail_with("no route to the benchmark target");
+  n->peer_ip = hop;
+  n->peer_known = 0;
+  uint64_t start = seconds();
+  for (uint64_t last = ~0ull; !n->peer_known && seconds() - start < 4;) {
+    if (seconds() != last) last = seconds(), send_arp(n, 1, bcast, hop, 0);
+    poll_rx(n);
+    cpu_pause();
+  }
+  if (!n->peer_known) return fail_with("no ARP answer from the next hop");
+  bench_port = (uint16_t)o->bench_port;
+  bench_echoed = 0;
+  uint64_t sent = 0, lost = 0, seen = 0, stalled = seconds();
+  outb(POST_PORT, 0x20);
+  while (bench_echoed + lost < o->bench_count) {
+    while (sent < o->bench_count && sent - bench_echoed - lost < BENCH_WINDOW) {
+      int s;
+      uint8_t *f = tx_frame(n, &s);
+      if (!f) break;
+      uint8_t *ip = eth_begin(f, n, n->peer_mac, ETH_IP);
+      uint8_t *u = ip + 20;
+      put16(u, BENCH_SRC_PORT), put16(u + 2, bench_port), put16(u + 4, (uint16_t)(8 + o->bench_size)), put16(u + 6, 0);
+      put32(u + 8, (uint32_t)sent);
+      ip_finish(ip, IP_UDP, n->ip, o->bench_ip, 8 + o->bench_size);
+      /* UDP checksum 0: none (IPv4 allows it), so the payload is not summed per datagram */
+      tx_send(n, s, 14 + 20 + 8 + o->bench_size, 0);
+      sent++;
+    }
+    poll_rx(n);
+    tx_reclaim(n);
+    if (bench_echoed != seen) {
+      seen = bench_echoed;
+      stalled = seconds();
+    } else if (seconds() - stalled >= 2) {
+      /* Nothing came back for 2 s: what is in flight is lost; go on with the rest. */
+      lost = sent - bench_echoed;
+      stalled = seconds();
+    }
+  }
+  outb(POST_PORT, 0x21);
+  puts_("virtio-net: udp benchmark to ");
+  put_ip(o->bench_ip);
+  putc_(':');
+  putdec(o->bench_port);
+  puts_(": ");
+  putdec(bench_echoed);
+  puts_(" of ");
+  putdec(o->bench_count);
+  puts_(" datagrams of ");
+  putdec(o->bench_size);
+  puts_(" bytes echoed (marks 0x20/0x21 on port 0x80):");
+  int rc = bench_echoed > 0 ? 0 : fail_with("no echo came back");
+  verdict(rc);
+  bench_port = 0;
+  return rc;
+}
+
 int net_serve(const struct virtio_options *o) {
-  if (nifs == 0 || (!o->serve_s && !o->ping_ip)) return 0;
   int failed = 0;
+  if (nifs > 0 && o->bench_count) failed |= udp_bench(o) != 0;
+  if (nifs == 0 || (!o->serve_s && !o->ping_ip)) return failed;
   uint32_t hop = 0;
   struct netif *pn = o->ping_ip ? route(o->ping_ip, &hop) : 0;
   ping_target = o->ping_ip;
