@@ -231,12 +231,13 @@ test('a socket nobody listens on, and passt missing, are one line naming the rem
 
 // ---- mode=socket ----
 
-needing(['kvm'], 'two VMs over mode=socket ping each other and answer each other; --json counts the frames', async (t) => {
+needing(['kvm'], 'two VMs over mode=socket (one on ioeventfd/irqfd, one on MMIO exits/KVM_IRQ_LINE) ping each other; --json counts the frames', async (t) => {
   const sock = join(dir, 'cable.sock');
   const a = start(['run', '--json', '-m', '64', '-n', `mode=socket,path=${sock},listen`, '-p', `${GUEST} kvmts.ip=10.9.0.1/24 kvmts.serve=6 kvmts.ping=10.9.0.2`]);
   const deadline = Date.now() + 30_000;
   while (!existsSync(sock) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  const b = cli(['run', '-m', '64', '-n', `mode=socket,path=${sock}`, '-p', `${GUEST} kvmts.ip=10.9.0.2/24 kvmts.serve=4 kvmts.ping=10.9.0.1`]);
+  // The second VM on the fallback paths: doorbells as MMIO exits, interrupts by KVM_IRQ_LINE.
+  const b = cli(['run', '-m', '64', '--without-cap', 'KVM_CAP_IOEVENTFD,KVM_CAP_IRQFD', '-n', `mode=socket,path=${sock}`, '-p', `${GUEST} kvmts.ip=10.9.0.2/24 kvmts.serve=4 kvmts.ping=10.9.0.1`]);
   t.is(b.status, 0, b.stderr + b.stdout);
   t.regex(b.stdout, /virtio-net: eth0: [0-9a-f:]{17}, link up, mergeable rx buffers, 1 completion by interrupt: ok/);
   t.regex(b.stdout, /virtio-net: [0-9a-f:]{17}: address 10\.9\.0\.2\/24 \(static\)/);
@@ -257,7 +258,8 @@ needing(['kvm'], 'two VMs over mode=socket ping each other and answer each other
 needing(['kvm'], 'a test peer over mode=socket gets ARP, ICMP echo and UDP echo answers from the guest', async (t) => {
   const sock = join(dir, 'peer.sock');
   const { server, peer: peerP } = await listen(sock);
-  const vm = start(['run', '-m', '64', '-n', `mode=socket,path=${sock},mac=52:54:00:aa:bb:cc`, '-p', `${GUEST} kvmts.ip=10.8.0.2/24 kvmts.serve=5`]);
+  const name = `net-peer-${process.pid}`;
+  const vm = start(['run', '--name', name, '-m', '64', '-n', `mode=socket,path=${sock},mac=52:54:00:aa:bb:cc`, '-p', `${GUEST} kvmts.ip=10.8.0.2/24 kvmts.serve=5`]);
   try {
     const peer = await peerP;
     await vm.until(/virtio-net: serving 10\.8\.0\.2 for 5 s/);
@@ -278,6 +280,9 @@ needing(['kvm'], 'a test peer over mode=socket gets ARP, ICMP echo and UDP echo 
     peer.send(eth(guestMac, 0x0800, ipv4('10.8.0.1', '10.8.0.2', 17, udp(40000, 7, data))));
     const u = await peer.expect('UDP echo', (f) => f[23] === 17 && ((f[36] << 8) | f[37]) === 40000);
     t.deepEqual(u.subarray(42, 42 + data.length), data);
+    const stat = cli(['stat', name]);
+    t.is(stat.status, 0, stat.stderr);
+    t.regex(stat.stdout, /^device virtio-net eth0 \(socket .*peer\.sock\) \(mmio\): .*rxFrames [1-9]\d*, .*txFrames [1-9]\d*, .*backend\.framesIn [1-9]/m, 'kvm-cli stat shows the device counters');
     t.is(await vm.done, 0, vm.err());
     t.regex(vm.out(), /virtio-net: served [5-9]\d* packets|virtio-net: served \d{2,} packets/);
     t.regex(vm.out(), /self-test: PASS/);

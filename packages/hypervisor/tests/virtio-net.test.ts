@@ -21,6 +21,7 @@ import {
   type NetBackend,
 } from '../src/devices/virtio/net.js';
 import { FrameReader } from '../src/devices/virtio/net-backends/stream.js';
+import { TUNSETIFF, TUNSETOFFLOAD, TUNSETVNETHDRSZ } from '../src/devices/virtio/net-backends/tap.js';
 import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../src/devices/virtio/queue.js';
 import { TestDriver, type DriverQueue } from './helpers/virtio-driver.js';
 
@@ -179,6 +180,12 @@ test('a receive chain with a device-readable buffer is a misdriven device: DEVIC
   t.not(d.r(REG.Status) & STATUS_DEVICE_NEEDS_RESET, 0);
   t.is(d.logs.length, 1);
   t.regex(d.logs[0], /virtio-net .*device needs reset: receive chain \d+ has device-readable buffers/);
+});
+
+test('the tun ioctl numbers are linux/if_tun.h\'s', (t) => {
+  t.is(TUNSETIFF, 0x400454ca);
+  t.is(TUNSETOFFLOAD, 0x400454d0);
+  t.is(TUNSETVNETHDRSZ, 0x400454d8);
 });
 
 test('the stream framing splits frames at any chunk boundary and refuses a length past MAX_FRAME', (t) => {

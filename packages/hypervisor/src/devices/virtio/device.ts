@@ -63,6 +63,24 @@ export interface VirtioContext {
   log(line: string): void;
 }
 
+/**
+ * Device work deferred to the next event-loop turn, at most once however often asked: a device that
+ * handled its batch of chains yields and goes on then (through `ctx.guard`, so a misdriven ring
+ * there is DEVICE_NEEDS_RESET, not an exception).
+ */
+export class NextTurn {
+  private pending = false;
+
+  schedule(ctx: VirtioContext | undefined, fn: () => void): void {
+    if (this.pending) return;
+    this.pending = true;
+    setImmediate(() => {
+      this.pending = false;
+      ctx?.guard(fn);
+    });
+  }
+}
+
 export interface VirtioDevice {
   /** Device id (§5): 2 block, 3 console, 4 entropy, … */
   readonly type: number;

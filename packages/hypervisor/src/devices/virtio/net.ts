@@ -8,7 +8,7 @@
  * they are dropped, never queued without bound.
  */
 import { createHash } from 'node:crypto';
-import { bit, VIRTIO_ID_NET, type VirtioContext, type VirtioDevice } from './device.js';
+import { bit, NextTurn, VIRTIO_ID_NET, type VirtioContext, type VirtioDevice } from './device.js';
 import { gather, type Chain, type SplitQueue } from './queue.js';
 
 export { NetError, formatMac, parseMac } from './net-backends/spec.js';
@@ -91,7 +91,9 @@ export class VirtioNet implements VirtioDevice {
   /** Receive chains taken for the frame at the head of the backlog, not yet returned. */
   private held: Chain[] = [];
   private heldBytes = 0;
-  private scheduled = false;
+  /** Per queue: a batch that filled its quota goes on next turn (one queue's wait never hides the other's). */
+  private readonly txTurn = new NextTurn();
+  private readonly rxTurn = new NextTurn();
   private closed = false;
 
   constructor(
@@ -218,7 +220,7 @@ export class VirtioNet implements VirtioDevice {
       delivered++;
     }
     if (delivered > 0) ctx.used(RX_QUEUE);
-    if (delivered === BATCH) this.later(() => this.fill());
+    if (delivered === BATCH) this.rxTurn.schedule(this.ctx, () => this.fill());
   }
 
   /**
@@ -298,7 +300,7 @@ export class VirtioNet implements VirtioDevice {
       q.push(chain.head, 0);
     }
     if (n > 0) ctx.used(TX_QUEUE);
-    if (n === BATCH) this.later(() => this.transmit());
+    if (n === BATCH) this.txTurn.schedule(this.ctx, () => this.transmit());
   }
 
   /** No GSO (none is offered); NEEDS_CSUM only with F_CSUM and with its field inside the frame. */
@@ -312,13 +314,4 @@ export class VirtioNet implements VirtioDevice {
     return v.getUint16(6, true) + v.getUint16(8, true) + 2 <= frameLen;
   }
 
-  private later(fn: () => void): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    const ctx = this.ctx;
-    setImmediate(() => {
-      this.scheduled = false;
-      ctx?.guard(fn);
-    });
-  }
 }

@@ -109,7 +109,7 @@ export class PasstBackend implements NetBackend {
     try {
       chmodSync(dir, 0o733);
       const pidFile = join(dir, 'pid');
-      child = spawn(path, passtArgs(3, pidFile, opts.forwards ?? []), { stdio: ['ignore', 'ignore', 'pipe', theirs], detached: false });
+      child = spawn(path, passtArgs(3, pidFile, opts.forwards ?? []), { stdio: ['ignore', 'ignore', 'pipe', theirs] });
       shim.close(theirs);
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => {

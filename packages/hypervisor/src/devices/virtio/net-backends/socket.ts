@@ -3,7 +3,8 @@
  * stream socket, to connect two VMs (one listens, one connects) or a VM and a test peer: no
  * privileges, no daemon. The listening side takes one peer at a time (a second is turned away while
  * one is connected) and removes its socket file when it closes; frames sent while no peer is
- * connected are dropped and counted, as a cable without a far end would.
+ * connected are dropped and counted, as a cable without a far end would. The connecting side does
+ * not reconnect: once its peer is gone, its frames are dropped.
  */
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -78,7 +79,7 @@ export class SocketBackend implements NetBackend {
         unlinkSync(path); // a stale socket nobody listens on
       }
     }
-    const server = createServer({ pauseOnConnect: false });
+    const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new NetError(`socket ${path}: cannot listen (${code(err)})`)));
       server.listen(path, () => resolve());
