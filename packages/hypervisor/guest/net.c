@@ -567,7 +567,7 @@ int net_setup(struct vdev *d, int index, const struct virtio_options *o) {
   }
   int is_static = index < o->net_ips;
   if (is_static) n->ip = o->net_ip[index], n->prefix = (int)o->net_prefix[index];
-  nifs++;
+  if (!rc) nifs++; /* only a device whose rings are set up is polled later */
   /* The first frame out completes by interrupt: a gratuitous ARP, or the DHCP DISCOVER. */
   if (!rc) {
     if (is_static) rc = send_arp(n, 1, bcast, n->ip, 1);

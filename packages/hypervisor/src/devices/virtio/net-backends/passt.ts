@@ -69,17 +69,19 @@ export class PasstBackend implements NetBackend {
   private readonly counts = streamCounters();
   private receive: ((frame: Uint8Array) => void) | undefined;
   private readonly conn: FramedConnection;
-  private exited: Promise<void>;
+  private readonly exited: Promise<void>;
   private running = true;
   private closing = false;
 
   private constructor(
     private readonly child: ChildProcess,
     socket: Socket,
-    private readonly log: (line: string) => void,
+    log: (line: string) => void,
   ) {
     this.name = `passt pid ${child.pid}`;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    const gone = child.exitCode !== null || child.signalCode !== null;
+    this.exited = gone ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
+    if (gone) this.running = false;
     child.once('exit', (code, signal) => {
       this.running = false;
       if (!this.closing) log(`${this.name} exited (${signal ?? `status ${code}`}); the guest's network is down`);
@@ -135,8 +137,7 @@ export class PasstBackend implements NetBackend {
       });
       if (outcome !== 'ready') throw new NetError(`passt (${path}) ${outcome}`);
       socket = new Socket({ fd: ours, readable: true, writable: true });
-      const backend = new PasstBackend(started, socket, opts.log);
-      return backend;
+      return new PasstBackend(started, socket, opts.log);
     } catch (err) {
       if (!socket) shim.close(ours);
       if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
