@@ -56,13 +56,16 @@ export function networkSpec(e: NetworkEntry, origin: Origin, index: number): Net
   for (const key of Object.keys(e) as Array<keyof NetworkEntry>) {
     if (key !== 'mode' && !KEYS[mode].includes(key)) throw new OptionError(`'${key}' does not go with mode=${mode} (${NETWORK_USAGE})`, undefined, where(key));
   }
-  try {
-    if (e.mac !== undefined) parseMac(e.mac);
-    for (const f of e.hostfwd ?? []) parseHostfwd(f);
-  } catch (err) {
-    if (err instanceof NetError) throw new OptionError(err.message, undefined, where(e.mac !== undefined ? 'mac' : 'hostfwd'));
-    throw err;
-  }
+  const check = (key: 'mac' | 'hostfwd', fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof NetError) throw new OptionError(err.message, undefined, where(key));
+      throw err;
+    }
+  };
+  if (e.mac !== undefined) check('mac', () => parseMac(e.mac!));
+  for (const f of e.hostfwd ?? []) check('hostfwd', () => parseHostfwd(f));
   const mac = e.mac !== undefined ? { mac: e.mac } : {};
   if (mode === 'tap') {
     if (!e.tapif) throw new OptionError('mode=tap needs tapif=NAME', undefined, where('tapif'));

@@ -4,13 +4,13 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { defaultName, socketPath, socketPathProblem } from '@kvm-ts/hypervisor/control/paths';
+import type { NetworkSpec } from '@kvm-ts/hypervisor/net-spec';
 import { parse } from '../args.js';
 import { parseKnobs } from '../compat-knobs.js';
 import { GuestConsole } from '../console.js';
 import { openDisks, scratchDisk } from '../disks.js';
 import { CliError, UsageError } from '../errors.js';
 import { abandonPendingWrites, say, setStreamPolicy } from '../streams.js';
-import type { NetworkSpec } from '@kvm-ts/hypervisor/net-spec';
 import { configFile, flagOptions, flagUsage, readConfigFile, resolveRunConfig, type ResolvedConfig } from '../run-options.js';
 
 /** Flags of this invocation only; the VM's own options are the table in run-options.ts. */
@@ -144,14 +144,15 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
   // Networks are opened (a tap attached, passt started, a socket connected) before the VM exists, so
   // a refusal is one line. The built-in guest gets user-mode networking when passt is there to give it.
   const networks = [...((config.network as NetworkSpec[] | undefined) ?? [])];
-  if (builtin && networks.length === 0 && hv.findPasst()) networks.push({ mode: 'user' });
+  const defaultNetwork = builtin && networks.length === 0 && hv.findPasst() !== undefined;
+  if (defaultNetwork) networks.push({ mode: 'user' });
   let backends: import('@kvm-ts/hypervisor').NetBackend[];
   try {
     backends = await hv.openNetBackends(networks, say);
   } catch (err) {
     for (const d of disks) void d.close();
     await server?.close();
-    if (err instanceof hv.NetError) throw new UsageError(`${resolved.label('network')}: ${err.message}`);
+    if (err instanceof hv.NetError) throw new UsageError(`${defaultNetwork ? "the built-in guest's default -n mode=user" : resolved.label('network')}: ${err.message}`);
     throw err;
   }
   const network = backends.map((backend, i) => ({ backend, mac: networks[i].mac !== undefined ? hv.parseMac(networks[i].mac) : undefined }));

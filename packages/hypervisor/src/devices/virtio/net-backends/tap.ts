@@ -7,6 +7,7 @@
  * here with asm-generic's _IOW. Frames move on the event loop: readiness from uv_poll, non-blocking
  * read/write; a write the tap does not take is dropped and counted.
  */
+import { constants as osConstants } from 'node:os';
 import { isSysError, native, type FdPoll } from '../../../kvm/native.js';
 import { NET_HDR_LEN, MAX_FRAME, type NetBackend } from '../net.js';
 import { NetError, tapNameProblem } from './spec.js';
@@ -26,7 +27,7 @@ const IFREQ_SIZE = 40;
 const IFNAMSIZ = 16;
 /** Frames read per readiness callback before the event loop gets a turn. */
 const READ_BATCH = 64;
-const EAGAIN = 11;
+const { EAGAIN } = osConstants.errno;
 
 function tapFailure(name: string, err: unknown, what: string): NetError {
   const code = isSysError(err) ? err.code : String(err);
