@@ -15,7 +15,9 @@ import { dirname, resolve } from 'node:path';
 import { jsonPath, nameProblem } from '@kvm-ts/hypervisor/control/paths';
 import type * as Zod from 'zod';
 import type { DiskOptions } from '@kvm-ts/hypervisor';
+import type { NetworkSpec } from '@kvm-ts/hypervisor/net-spec';
 import { parseDiskSpec } from './disks.js';
+import { networkSpec, parseNetworkFlag, type NetworkEntry } from './networks.js';
 import { UsageError } from './errors.js';
 
 const MiB = 1024 * 1024;
@@ -131,6 +133,16 @@ function diskFile(disk: DiskOptions, origin: Origin, index: number): DiskOptions
   return { ...disk, path };
 }
 
+/** Runs `fn`, placing an OptionError it throws at item `index` of a repeatable option. */
+function withIndex<T>(index: number, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof OptionError) throw new OptionError(err.message, err.subject, [index, ...err.at]);
+    throw err;
+  }
+}
+
 /** The table. Order: the order of `--help`, of the config schema and of `--print-config`. */
 export const RUN_OPTIONS: readonly RunOption[] = [
   option<string>({
@@ -199,6 +211,28 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     fromFile: (raw, origin) =>
       (raw as Array<{ path: string; ro?: boolean; direct?: boolean }>).map((d, i) => diskFile({ path: d.path, readOnly: d.ro, direct: d.direct }, origin, i)),
     toFile: (disks) => disks.map((d) => ({ path: d.path, ...(d.readOnly ? { ro: true } : {}), ...(d.direct ? { direct: true } : {}) })),
+    default: [],
+  }),
+  option<NetworkSpec[]>({
+    key: 'network',
+    flag: 'network',
+    short: 'n',
+    kind: 'strings',
+    arg: 'mode=tap,tapif=NAME|mode=user|mode=socket,path=P[,listen][,mac=…][,hostfwd=tcp:H:G]',
+    help: 'a virtio-net device (repeatable): a tap, user-mode networking through passt, or a UNIX socket to another VM (docs/networking.md; a config file lists { mode, tapif, mac, path, listen, hostfwd })',
+    schema: (z) =>
+      z.array(
+        z.strictObject({
+          mode: z.enum(['tap', 'user', 'socket']),
+          tapif: z.string().optional(),
+          mac: z.string().optional(),
+          path: z.string().optional(),
+          listen: z.boolean().optional(),
+          hostfwd: z.array(z.string()).optional(),
+        }),
+      ),
+    fromFlag: (raw, origin) => (raw as string[]).map((text, i) => networkSpec(withIndex(i, () => parseNetworkFlag(text)), origin, i)),
+    fromFile: (raw, origin) => (raw as NetworkEntry[]).map((e, i) => networkSpec(e, origin, i)),
     default: [],
   }),
   option<boolean>({

@@ -36,6 +36,14 @@ struct virtio_options {
   uint64_t bench_mib;    /* kvmts.bench=M: sequential write/read benchmark over vda */
   uint64_t bench_iops;   /* kvmts.iops=N: N random 4 KiB reads */
   int echo;              /* kvmts.echo: wait a little for hvc0 input and print it */
+  uint32_t net_ip[4];    /* kvmts.ip=A.B.C.D/N, one per network device in order (0: DHCP) */
+  uint32_t net_prefix[4];
+  int net_ips;
+  uint64_t serve_s;      /* kvmts.serve=SECONDS: answer ARP, ICMP echo and UDP echo that long */
+  uint32_t ping_ip;      /* kvmts.ping=A.B.C.D: echo requests to it */
+  uint32_t echo_port;    /* kvmts.echoport=PORT: UDP echo there as well as on port 7 */
+  uint32_t bench_ip, bench_port, bench_size; /* kvmts.udpbench=A.B.C.D:PORT:SIZE:COUNT */
+  uint64_t bench_count;
 };
 
 /* Parses one command-line word; returns 1 if it was a virtio one. */

@@ -1,50 +1,11 @@
 /*
- * The built-in guest's virtio-mmio drivers (blk, rng, console), ring 3 like the rest of its work:
+ * The built-in guest's virtio-mmio drivers (blk, rng, console; net is in net.c), ring 3 like the rest of its work:
  * devices come from `virtio_mmio.device=<size>@<base>:<gsi>` on the command line (Linux's syntax),
  * rings are polled, and each device takes one completion by interrupt (IOAPIC pin -> vector 0x30,
  * waited for in ring 0 through a trapped `hlt`) to prove the interrupt path. Output: one line per check,
  * ending in "ok" or "FAIL <why>". README.md lists the options.
  */
-#include "guest.h"
-
-/* ---- virtio-mmio registers (virtio 1.x 4.2.2) ---- */
-#define R_MAGIC 0x000
-#define R_VERSION 0x004
-#define R_DEVICE_ID 0x008
-#define R_DEV_FEATURES 0x010
-#define R_DEV_FEATURES_SEL 0x014
-#define R_DRV_FEATURES 0x020
-#define R_DRV_FEATURES_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM_MAX 0x034
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_INT_STATUS 0x060
-#define R_INT_ACK 0x064
-#define R_STATUS 0x070
-#define R_QUEUE_DESC 0x080
-#define R_QUEUE_DRIVER 0x090
-#define R_QUEUE_DEVICE 0x0a0
-#define R_CONFIG 0x100
-
-#define S_ACK 1
-#define S_DRIVER 2
-#define S_DRIVER_OK 4
-#define S_FEATURES_OK 8
-#define S_NEEDS_RESET 0x40
-
-#define F_INDIRECT_DESC (1ull << 28)
-#define F_EVENT_IDX (1ull << 29)
-#define F_VERSION_1 (1ull << 32)
-
-#define ID_BLK 2
-#define ID_CONSOLE 3
-#define ID_RNG 4
-
-#define DESC_NEXT 1
-#define DESC_WRITE 2
-#define DESC_INDIRECT 4
+#include "virtio.h"
 
 #define BLK_F_RO (1ull << 5)
 #define BLK_F_FLUSH (1ull << 9)
@@ -55,58 +16,14 @@
 #define BLK_S_OK 0
 #define BLK_S_IOERR 1
 
-#define IOAPIC 0xfec00000ull
-#define LAPIC 0xfee00000ull
-#define IRQ_VECTOR 0x30
-#define SPURIOUS_VECTOR 0x3f
-#define POST_PORT 0x80
-#define MAX_DEVICES 16
-#define QSIZE 64
-/* Polls of a used ring before giving up: seconds at CPL3 speed, never forever. */
-#define SPIN_LIMIT (1ull << 27)
-#define MiB (1ull << 20)
-/* used_event this far ahead of the driver's last used index means "no interrupts, thanks". */
-#define SUPPRESS 0x7fff
-
-struct vdev {
-  uint64_t base;
-  uint32_t gsi;
-  uint32_t id;
-  uint64_t features;
-  char name[8];
-};
-
-struct desc {
-  uint64_t addr;
-  uint32_t len;
-  uint16_t flags;
-  uint16_t next;
-};
-
-struct vq {
-  struct vdev *dev;
-  uint32_t index, size;
-  volatile struct desc *desc;
-  volatile uint16_t *avail; /* flags, idx, ring[size], used_event */
-  volatile uint8_t *used;   /* flags, idx, {id, len}[size], avail_event */
-  uint16_t avail_idx, last_used;
-  int event_idx;
-};
 
 static struct vdev devices[MAX_DEVICES];
 static int ndevices;
-static const char *why; /* the first failure of the check under way */
+const char *why; /* the first failure of the check under way */
 
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
 
-static uint32_t rd(struct vdev *d, uint32_t off) { return mmio_read32(d->base + off); }
-static void wr(struct vdev *d, uint32_t off, uint32_t v) { mmio_write32(d->base + off, v); }
-static void wr64(struct vdev *d, uint32_t off, uint64_t v) {
-  wr(d, off, (uint32_t)v);
-  wr(d, off + 4, (uint32_t)(v >> 32));
-}
-
-static int fail_with(const char *w) {
+int fail_with(const char *w) {
   if (!why) why = w;
   return -1;
 }
@@ -152,15 +69,15 @@ int virtio_option(const char *w, size_t n, struct virtio_options *o) {
   else if (word_is(w, eq, "kvmts.bench") && eq < n) parse_u64(val, vn, &o->bench_mib);
   else if (word_is(w, eq, "kvmts.iops") && eq < n) parse_u64(val, vn, &o->bench_iops);
   else if (word_is(w, n, "kvmts.echo")) o->echo = 1;
-  else return 0;
+  else return net_option(w, n, o);
   return 1;
 }
 
 /* ---- memory for rings and buffers ---- */
 
-static uint64_t arena_start, arena_next, arena_end;
+uint64_t arena_start, arena_next, arena_end;
 
-static void *dma_alloc(uint64_t size, uint64_t align) {
+void *dma_alloc(uint64_t size, uint64_t align) {
   uint64_t at = (arena_next + align - 1) & ~(align - 1);
   if (at + size > arena_end) return 0;
   arena_next = at + size;
@@ -175,7 +92,7 @@ static void ioapic_write(uint32_t reg, uint32_t v) {
   mmio_write32(IOAPIC + 0x10, v);
 }
 
-static void irq_route(uint32_t gsi, int on) {
+void irq_route(uint32_t gsi, int on) {
   static int lapic_ready;
   if (!lapic_ready) {
     mmio_write32(LAPIC + 0x350, 0x10700); /* LINT0 (the PIC's ExtINT) masked */
@@ -188,7 +105,7 @@ static void irq_route(uint32_t gsi, int on) {
 }
 
 /* Waits in ring 0 (a `hlt` the #GP handler turns into a bounded wait) until irq_count reaches `target`; returns irq_count. */
-static uint32_t wait_irq(uint32_t target) {
+uint32_t wait_irq(uint32_t target) {
   uint32_t r = target;
   __asm__ volatile("hlt" : "+a"(r) : : "memory");
   return r;
@@ -196,7 +113,7 @@ static uint32_t wait_irq(uint32_t target) {
 
 /* ---- device set-up ---- */
 
-static int device_begin(struct vdev *d, uint64_t wanted) {
+int device_begin(struct vdev *d, uint64_t wanted) {
   if (rd(d, R_MAGIC) != 0x74726976) return fail_with("no virtio magic");
   if (rd(d, R_VERSION) != 2) return fail_with("not virtio-mmio version 2");
   wr(d, R_STATUS, 0);
@@ -218,7 +135,7 @@ static int device_begin(struct vdev *d, uint64_t wanted) {
   return 0;
 }
 
-static int queue_init(struct vdev *d, struct vq *q, uint32_t index) {
+int queue_init(struct vdev *d, struct vq *q, uint32_t index) {
   wr(d, R_QUEUE_SEL, index);
   if (rd(d, R_QUEUE_READY)) return fail_with("queue already ready");
   uint32_t max = rd(d, R_QUEUE_NUM_MAX);
@@ -244,7 +161,7 @@ static int queue_init(struct vdev *d, struct vq *q, uint32_t index) {
   return 0;
 }
 
-static int device_ready(struct vdev *d) {
+int device_ready(struct vdev *d) {
   wr(d, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
   uint32_t s = rd(d, R_STATUS);
   if (s & S_NEEDS_RESET) return fail_with("device needs reset");
@@ -254,10 +171,7 @@ static int device_ready(struct vdev *d) {
 
 /* ---- virtqueue, driver side ---- */
 
-static inline volatile uint16_t *used_idx(struct vq *q) { return (volatile uint16_t *)(q->used + 2); }
-static inline volatile uint16_t *avail_event(struct vq *q) { return (volatile uint16_t *)(q->used + 4 + 8 * q->size); }
-
-static void set_desc(struct vq *q, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
+void set_desc(struct vq *q, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
   q->desc[i].addr = addr;
   q->desc[i].len = len;
   q->desc[i].flags = flags;
@@ -265,7 +179,7 @@ static void set_desc(struct vq *q, uint16_t i, uint64_t addr, uint32_t len, uint
 }
 
 /* Makes chain `head` available (not yet notified). */
-static void publish(struct vq *q, uint16_t head) {
+void publish(struct vq *q, uint16_t head) {
   q->avail[2 + q->avail_idx % q->size] = head;
   barrier();
   q->avail_idx++;
@@ -273,7 +187,7 @@ static void publish(struct vq *q, uint16_t head) {
 }
 
 /* Notifies the device of everything published since `old`, if it asked (avail_event with EVENT_IDX). */
-static void kick(struct vq *q, uint16_t old) {
+void kick(struct vq *q, uint16_t old) {
   mfence();
   if (q->event_idx) {
     uint16_t ev = *avail_event(q);
@@ -285,7 +199,7 @@ static void kick(struct vq *q, uint16_t old) {
 }
 
 /* The next used element, polled; 0 on timeout. */
-static int take_used(struct vq *q, uint32_t *id, uint32_t *len) {
+int take_used(struct vq *q, uint32_t *id, uint32_t *len) {
   for (uint64_t spins = 0; *used_idx(q) == q->last_used; spins++) {
     if (spins > SPIN_LIMIT) return 0;
     cpu_pause();
@@ -304,7 +218,7 @@ static int take_used(struct vq *q, uint32_t *id, uint32_t *len) {
  * Publishes `head` asking for an interrupt on its completion, waits for it in ring 0, and checks
  * that InterruptStatus said "used buffer" and is clear after the acknowledgement.
  */
-static int complete_by_interrupt(struct vq *q, uint16_t head, uint32_t *id, uint32_t *len) {
+int complete_by_interrupt(struct vq *q, uint16_t head, uint32_t *id, uint32_t *len) {
   struct vdev *d = q->dev;
   uint32_t target = irq_count + 1;
   irq_route(d->gsi, 1);
@@ -328,7 +242,7 @@ static int complete_by_interrupt(struct vq *q, uint16_t head, uint32_t *id, uint
 }
 
 /* Ends a check's line: " ok", or " FAIL <why>". */
-static void verdict(int rc) {
+void verdict(int rc) {
   if (rc == 0) {
     puts_(" ok\n");
   } else {
@@ -800,7 +714,11 @@ static uint64_t hostile_addr(uint64_t ram_end) {
   }
 }
 
-static void hostile(struct vdev *d, int may_run, uint64_t ram_end, int rounds) {
+/*
+ * `rx_only`: the device may run, but only its queue 0 is ever set up (virtio-net's receive queue):
+ * garbage transmit chains would leave the VM through its backend as frames.
+ */
+static void hostile(struct vdev *d, int may_run, int rx_only, uint64_t ram_end, int rounds) {
   static const uint32_t regs[] = {R_DEV_FEATURES_SEL, R_DRV_FEATURES, R_DRV_FEATURES_SEL, R_QUEUE_SEL, R_QUEUE_NUM, R_QUEUE_READY,
                                   R_QUEUE_NOTIFY, R_INT_ACK, R_STATUS, R_QUEUE_DESC, R_QUEUE_DESC + 4, R_QUEUE_DRIVER,
                                   R_QUEUE_DRIVER + 4, R_QUEUE_DEVICE, R_QUEUE_DEVICE + 4, 0x0ac, 0x0fc, R_CONFIG, R_CONFIG + 8};
@@ -813,10 +731,11 @@ static void hostile(struct vdev *d, int may_run, uint64_t ram_end, int rounds) {
     }
     switch (rnd() % 3) {
     case 0: /* any register, any value (DRIVER_OK only where the device may run) */
+      if (rx_only) wr(d, R_STATUS, 0); /* random queue registers, so never running */
       for (int k = 0; k < 32; k++) {
         uint32_t reg = rnd() % 2 ? regs[rnd() % (sizeof regs / sizeof regs[0])] : (uint32_t)(rnd() % 0x140) & ~3u;
         uint32_t v = (uint32_t)rnd();
-        if (reg == R_STATUS && !may_run) v &= ~S_DRIVER_OK;
+        if (reg == R_STATUS && (!may_run || rx_only)) v &= ~S_DRIVER_OK;
         wr(d, reg, v);
         (void)rd(d, (uint32_t)(rnd() % 0x140) & ~3u);
       }
@@ -830,7 +749,8 @@ static void hostile(struct vdev *d, int may_run, uint64_t ram_end, int rounds) {
       wr(d, R_DRV_FEATURES, 1 | (uint32_t)(rnd() & 0x10)); /* VERSION_1 (and maybe more) */
       wr(d, R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
       for (uint32_t qi = 0; qi < 3; qi++) {
-        wr(d, R_QUEUE_SEL, rnd() % 4 == 0 ? (uint32_t)rnd() : qi);
+        uint32_t sel = rnd() % 4 == 0 ? (uint32_t)rnd() : qi;
+        wr(d, R_QUEUE_SEL, rx_only ? 0 : sel);
         wr(d, R_QUEUE_NUM, rnd() % 3 == 0 ? (uint32_t)rnd() : 1u << (rnd() % 16));
         wr64(d, R_QUEUE_DESC, hostile_addr(ram_end) & ~15ull);
         wr64(d, R_QUEUE_DRIVER, hostile_addr(ram_end) & ~1ull);
@@ -867,7 +787,7 @@ static void hostile(struct vdev *d, int may_run, uint64_t ram_end, int rounds) {
 /* ---- all devices ---- */
 
 int virtio_run(const struct virtio_options *o, uint64_t dma_start, uint64_t dma_len, uint64_t ram_end) {
-  int failed = 0, disks = 0;
+  int failed = 0, disks = 0, nets = 0;
   if (ndevices == 0) return 0;
   arena_start = dma_start;
   arena_end = dma_start + dma_len;
@@ -879,11 +799,14 @@ int virtio_run(const struct virtio_options *o, uint64_t dma_start, uint64_t dma_
       arena_next = arena_start;
       /*
        * Queues full of garbage only where the device may act on it harmlessly: the entropy
-       * device and a scratch disk. A disk the user attached is never written, and the console
-       * would print the garbage, so those two get every register misdriven but never DRIVER_OK.
+       * device, a scratch disk, and a network device's receive queue. A disk the user attached is
+       * never written, and the console would print the garbage, so those two get every register
+       * misdriven but never DRIVER_OK; a network device's transmit queue is never set up (its
+       * garbage would leave the VM as frames).
        */
-      int may_run = devices[i].id == ID_RNG || (blk && o->scratch && n == 0);
-      hostile(&devices[i], may_run, ram_end, 200);
+      int net = devices[i].id == ID_NET;
+      int may_run = devices[i].id == ID_RNG || (blk && o->scratch && n == 0) || net;
+      hostile(&devices[i], may_run, net, ram_end, 200);
       n += blk;
     }
     puts_("virtio: hostile driving of ");
@@ -903,6 +826,9 @@ int virtio_run(const struct virtio_options *o, uint64_t dma_start, uint64_t dma_
     case ID_CONSOLE:
       failed |= run_console(d, o) != 0;
       break;
+    case ID_NET:
+      failed |= net_setup(d, nets++, o) != 0;
+      break;
     default:
       puts_("virtio: device id ");
       putdec(d->id);
@@ -911,5 +837,6 @@ int virtio_run(const struct virtio_options *o, uint64_t dma_start, uint64_t dma_
       puts_(" not driven\n");
     }
   }
+  if (nets) failed |= net_serve(o) != 0;
   return failed;
 }

@@ -1,5 +1,6 @@
 // The syscall shim: file descriptors, ioctl, mmap, eventfd, thread kicks, fd readiness, the
-// peer credentials of a UNIX socket, and the two file calls Node lacks (fallocate, OFD locks).
+// peer credentials of a UNIX socket, socketpair, and the two file calls Node lacks (fallocate,
+// OFD locks).
 // It knows Linux system calls and nothing about KVM: every request number, constant and
 // structure layout comes from the spec on the TypeScript side.
 #include <napi.h>
@@ -375,6 +376,44 @@ Napi::Value ReadWrite(const Napi::CallbackInfo& info, bool write) {
 Napi::Value Read(const Napi::CallbackInfo& info) { return ReadWrite(info, false); }
 Napi::Value Write(const Napi::CallbackInfo& info) { return ReadWrite(info, true); }
 
+// ioctlValue(fd, request, value): an integer passed by value to a request whose number encodes an
+// argument size all the same. Linux's tun driver does this (TUNSETOFFLOAD, TUNSETPERSIST are _IOW
+// of an int but read `arg` itself), which ioctl() refuses on purpose. Returns the result or -errno.
+Napi::Value IoctlValue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  int64_t req, v;
+  if (!ArgFd(info, 0, &fd) || !ArgInt(info, 1, &req) || req < 0 || req > UINT32_MAX || !ArgInt(info, 2, &v) || v < 0 || v > UINT32_MAX)
+    return ThrowType(env, "ioctlValue(fd, request, value): non-negative integers, value at most 32 bits");
+  long r;
+  do r = ::ioctl(fd, static_cast<unsigned long>(req), static_cast<unsigned long>(v));
+  while (r < 0 && errno == EINTR);
+  return Napi::Number::New(env, r < 0 ? -errno : static_cast<double>(r));
+}
+
+// setNonBlocking(fd): O_NONBLOCK on, so read/write return -EAGAIN instead of waiting.
+Napi::Value SetNonBlocking(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return ThrowType(env, "setNonBlocking(fd): fd must be a non-negative integer");
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return Throw(env, errno, "fcntl", "F_SETFL O_NONBLOCK");
+  return env.Undefined();
+}
+
+// socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC): [fd0, fd1], both blocking (Node's net.Socket
+// makes its own end non-blocking; a child inherits the other through spawn's stdio, which dup2s it
+// without close-on-exec). Node has no socketpair of its own.
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return Throw(env, errno, "socketpair");
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, sv[0]));
+  out.Set(1u, Napi::Number::New(env, sv[1]));
+  return out;
+}
+
 void IgnoreKick(int) {}
 
 // Makes the calling thread kickable and returns its kernel thread id. The handler is
@@ -612,6 +651,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("prepareKick", Napi::Function::New(env, PrepareKick, "prepareKick"));
   exports.Set("threadId", Napi::Function::New(env, ThreadId, "threadId"));
   exports.Set("kick", Napi::Function::New(env, Kick, "kick"));
+  exports.Set("ioctlValue", Napi::Function::New(env, IoctlValue, "ioctlValue"));
+  exports.Set("setNonBlocking", Napi::Function::New(env, SetNonBlocking, "setNonBlocking"));
+  exports.Set("socketPair", Napi::Function::New(env, SocketPair, "socketPair"));
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
   exports.Set("lockFile", Napi::Function::New(env, LockFile, "lockFile"));
   exports.Set("fallocateSync", Napi::Function::New(env, FallocateSync, "fallocateSync"));

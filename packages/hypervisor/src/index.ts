@@ -34,3 +34,8 @@ export { MachineControl, type MachineControlOptions } from './control/machine-ta
 export { DiskError, DiskImage, type BlockBackend, type DiskOptions } from './devices/virtio/disk-image.js';
 export { VirtioConfigError, type VirtioDeviceStats } from './devices/virtio/platform.js';
 export type { ConsoleSink as VirtioConsoleOutput } from './devices/virtio/console.js';
+export { defaultMac, formatMac, parseMac, NetError, VirtioNet, type NetBackend, type NetCounters } from './devices/virtio/net.js';
+export { openNetBackend, openNetBackends } from './devices/virtio/net-backends/index.js';
+export { checkNetworkSpec, parseHostfwd, tapNameProblem, NETWORK_SYNTAX, type Hostfwd, type NetworkSpec } from './devices/virtio/net-backends/spec.js';
+export { findPasst, passtMissing, PASST_ENV } from './devices/virtio/net-backends/passt.js';
+export type { NetDeviceOptions } from './machine.js';

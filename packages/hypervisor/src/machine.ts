@@ -1,6 +1,6 @@
 /**
  * A bootable machine: the VM, the kernel loaded by the loader, the kvmtool-like legacy devices and
- * the virtio-mmio devices asked for (disks, entropy, console).
+ * the virtio-mmio devices asked for (disks, entropy, console, network).
  * Device placement (docs/design-vmm.md): the UART, i8042, CMOS and virtio transports have state
  * shared by all vCPUs and live on the main thread; the debug-exit and POST (0x80) ports are
  * stateless enough to live in every vCPU thread, so their exits never leave it. The debug-exit port
@@ -26,6 +26,7 @@ import { VirtioConsole } from './devices/virtio/console.js';
 import type { BlockBackend } from './devices/virtio/disk-image.js';
 import { VirtioPlatform, virtioCmdline, virtioReserved, type VirtioDeviceStats } from './devices/virtio/platform.js';
 import { VirtioRng, type RngOptions } from './devices/virtio/rng.js';
+import { defaultMac, VirtioNet, type NetBackend } from './devices/virtio/net.js';
 import { Vm } from './vm.js';
 
 export interface MachineOptions {
@@ -61,6 +62,16 @@ export interface MachineOptions {
   virtioConsole?: boolean;
   /** Which console gets input from feedConsole(): the UART (default) or hvc0. */
   consoleInput?: 'serial' | 'virtio';
+  /** virtio-net devices, eth0, eth1, … in this order, each on an opened backend. The machine closes the backends. */
+  network?: NetDeviceOptions[];
+  /** The VM's name: the default MAC of each network device derives from it. */
+  name?: string;
+}
+
+export interface NetDeviceOptions {
+  backend: NetBackend;
+  /** Default: a stable locally administered address derived from the VM's name and the device's index. */
+  mac?: Uint8Array;
 }
 
 const DISK_NAMES = 'abcdefghijklmnopqrstuvwxyz';
@@ -116,17 +127,20 @@ export class Machine {
 
   /** How many virtio devices `opts` asks for (each takes a window and a GSI). */
   private static virtioCount(opts: MachineOptions): number {
-    return (opts.disks?.length ?? 0) + (opts.rng ? 1 : 0) + (opts.virtioConsole ? 1 : 0);
+    return (opts.disks?.length ?? 0) + (opts.rng ? 1 : 0) + (opts.virtioConsole ? 1 : 0) + (opts.network?.length ?? 0);
   }
 
-  /** Disks first (vda…), then entropy, then the console: the order of their windows and GSIs. */
+  /** Disks first (vda…), then entropy, then the console, then the network: the order of their windows and GSIs. */
   private static addVirtioDevices(platform: VirtioPlatform, opts: MachineOptions, sink: ConsoleSink): VirtioConsole | undefined {
     (opts.disks ?? []).forEach((disk, i) => platform.add(new VirtioBlk(disk, `vd${DISK_NAMES[i] ?? i}`)));
     if (opts.rng) platform.add(new VirtioRng(typeof opts.rng === 'object' ? opts.rng : {}));
-    if (!opts.virtioConsole) return undefined;
-    // hvc0 shares the UART's sink: one back-pressure, one bound, whichever console the guest uses.
-    const con = new VirtioConsole({ write: (b) => sink.write(b), get writable() { return sink.writable; }, onDrain: (cb) => sink.onWritable(cb) });
-    platform.add(con);
+    let con: VirtioConsole | undefined;
+    if (opts.virtioConsole) {
+      // hvc0 shares the UART's sink: one back-pressure, one bound, whichever console the guest uses.
+      con = new VirtioConsole({ write: (b) => sink.write(b), get writable() { return sink.writable; }, onDrain: (cb) => sink.onWritable(cb) });
+      platform.add(con);
+    }
+    (opts.network ?? []).forEach((n, i) => platform.add(new VirtioNet(n.backend, n.mac ?? defaultMac(opts.name ?? 'kvm-ts', i), i)));
     return con;
   }
 
@@ -153,6 +167,7 @@ export class Machine {
     } catch (err) {
       vm?.close();
       for (const d of opts.disks ?? []) void d.close();
+      for (const n of opts.network ?? []) void n.backend.close();
       throw err;
     }
   }

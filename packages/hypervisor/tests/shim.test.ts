@@ -215,3 +215,34 @@ testNeeding(probeMissing, 'short ioctl buffers on a real /dev/kvm are refused in
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('socketPair gives two connected ends; setNonBlocking makes an empty read -EAGAIN', (t) => {
+  const shim = native();
+  const [a, b] = shim.socketPair();
+  try {
+    t.is(shim.write(a, new TextEncoder().encode('ping')), 4);
+    const got = new Uint8Array(8);
+    t.is(shim.read(b, got), 4);
+    t.is(new TextDecoder().decode(got.subarray(0, 4)), 'ping');
+    shim.setNonBlocking(b);
+    t.is(shim.read(b, got), -os.errno.EAGAIN);
+    t.throws(() => shim.setNonBlocking(1 << 30), { message: /EBADF/ });
+  } finally {
+    shim.close(a);
+    shim.close(b);
+  }
+});
+
+test('ioctlValue passes an integer by value and returns -errno instead of throwing', (t) => {
+  const shim = native();
+  const [a, b] = shim.socketPair();
+  try {
+    // tun's TUNSETOFFLOAD on a socket: not a tun device, so the kernel says ENOTTY (or EINVAL).
+    const r = shim.ioctlValue(a, 0x400454d0, 0);
+    t.true(r === -os.errno.ENOTTY || r === -os.errno.EINVAL, String(r));
+    t.throws(() => shim.ioctlValue(a, 0x400454d0, -1), { instanceOf: TypeError });
+  } finally {
+    shim.close(a);
+    shim.close(b);
+  }
+});

@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { defaultName, socketPath, socketPathProblem } from '@kvm-ts/hypervisor/control/paths';
+import type { NetworkSpec } from '@kvm-ts/hypervisor/net-spec';
 import { parse } from '../args.js';
 import { parseKnobs } from '../compat-knobs.js';
 import { GuestConsole } from '../console.js';
@@ -140,6 +141,21 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
   const problem = socketPathProblem(socket);
   if (problem) throw new CliError(`control socket: ${problem}`);
   let server = existsSync(socket) ? await claim(name, socket) : undefined;
+  // Networks are opened (a tap attached, passt started, a socket connected) before the VM exists, so
+  // a refusal is one line. The built-in guest gets user-mode networking when passt is there to give it.
+  const networks = [...((config.network as NetworkSpec[] | undefined) ?? [])];
+  const defaultNetwork = builtin && networks.length === 0 && hv.findPasst() !== undefined;
+  if (defaultNetwork) networks.push({ mode: 'user' });
+  let backends: import('@kvm-ts/hypervisor').NetBackend[];
+  try {
+    backends = await hv.openNetBackends(networks, say);
+  } catch (err) {
+    for (const d of disks) void d.close();
+    await server?.close();
+    if (err instanceof hv.NetError) throw new UsageError(`${defaultNetwork ? "the built-in guest's default -n mode=user" : resolved.label('network')}: ${err.message}`);
+    throw err;
+  }
+  const network = backends.map((backend, i) => ({ backend, mac: networks[i].mac !== undefined ? hv.parseMac(networks[i].mac) : undefined }));
 
   const deadline = timeoutMs === undefined ? undefined : opts.startedAt + timeoutMs;
   const timedOut = () => new CliError(`run: timed out after ${timeoutMs! / 1000} s`, hv.TIMEOUT_STATUS);
@@ -183,6 +199,8 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
         rng: builtin || config.rng === true,
         virtioConsole: builtin || consoleKind === 'virtio',
         consoleInput: consoleKind,
+        network,
+        name,
       });
     } catch (err) {
       if (err instanceof hv.LoadDeadlineError) throw timedOut();

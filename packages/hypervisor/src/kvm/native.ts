@@ -49,6 +49,15 @@ export interface Shim {
   /** Bytes transferred, or -EAGAIN (non-blocking, nothing to do), or -EINTR (kicked). */
   read(fd: number, bytes: ArrayBufferView): number;
   write(fd: number, bytes: ArrayBufferView): number;
+  /**
+   * An integer passed by value to a request whose number encodes a size all the same (tun's
+   * TUNSETOFFLOAD): the result, or -errno. ioctl() refuses numbers for such requests on purpose.
+   */
+  ioctlValue(fd: number, request: number, value: number): number;
+  /** O_NONBLOCK on: read/write then return -EAGAIN instead of waiting. */
+  setNonBlocking(fd: number): void;
+  /** socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC): two connected, blocking ends. */
+  socketPair(): [number, number];
   /** Makes the calling thread kickable; returns its kernel thread id. */
   prepareKick(): number;
   threadId(): number;

@@ -4,7 +4,7 @@
  * feed(). When the sink reports it cannot take more, transmit buffers stay in the ring until it
  * drains, so a stalled stdout slows the guest's console down instead of growing a buffer.
  */
-import { VIRTIO_ID_CONSOLE, type VirtioContext, type VirtioDevice } from './device.js';
+import { NextTurn, VIRTIO_ID_CONSOLE, type VirtioContext, type VirtioDevice } from './device.js';
 import { gather, scatter } from './queue.js';
 
 export const RX_QUEUE = 0;
@@ -42,7 +42,9 @@ export class VirtioConsole implements VirtioDevice {
   private ctx: VirtioContext | undefined;
   private backlog: Uint8Array[] = [];
   private waitingForDrain = false;
-  private scheduled = false;
+  /** Per queue: a batch that filled its quota goes on next turn (one queue's wait never hides the other's). */
+  private readonly txTurn = new NextTurn();
+  private readonly rxTurn = new NextTurn();
   /** Transmitted bytes beyond MAX_TX_CHAIN per chain that were dropped. */
   droppedTx = 0;
 
@@ -120,7 +122,7 @@ export class VirtioConsole implements VirtioDevice {
       ctx.count(TX_QUEUE, len);
     }
     if (n > 0) ctx.used(TX_QUEUE);
-    if (n === BATCH) this.later(() => this.transmit());
+    if (n === BATCH) this.txTurn.schedule(this.ctx, () => this.transmit());
   }
 
   private receive(): void {
@@ -145,16 +147,7 @@ export class VirtioConsole implements VirtioDevice {
       n++;
     }
     if (n > 0) ctx.used(RX_QUEUE);
-    if (n === BATCH) this.later(() => this.receive());
+    if (n === BATCH) this.rxTurn.schedule(this.ctx, () => this.receive());
   }
 
-  private later(fn: () => void): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    const ctx = this.ctx;
-    setImmediate(() => {
-      this.scheduled = false;
-      ctx?.guard(fn);
-    });
-  }
 }

@@ -1,7 +1,6 @@
 /**
  * What a virtio device is to its transport (virtio 1.x §2–§4): an id, feature bits, a config
- * space and one handler per queue. Generic on purpose: blk, rng and console implement it today,
- * net and others later; the transport (mmio.ts) knows none of them. Numbers here are the virtio
+ * space and one handler per queue. Generic on purpose: blk, rng, console and net implement it; the transport (mmio.ts) knows none of them. Numbers here are the virtio
  * specification's, not KVM's.
  */
 import type { SplitQueue } from './queue.js';
@@ -64,6 +63,24 @@ export interface VirtioContext {
   log(line: string): void;
 }
 
+/**
+ * Device work deferred to the next event-loop turn, at most once however often asked: a device that
+ * handled its batch of chains yields and goes on then (through `ctx.guard`, so a misdriven ring
+ * there is DEVICE_NEEDS_RESET, not an exception).
+ */
+export class NextTurn {
+  private pending = false;
+
+  schedule(ctx: VirtioContext | undefined, fn: () => void): void {
+    if (this.pending) return;
+    this.pending = true;
+    setImmediate(() => {
+      this.pending = false;
+      ctx?.guard(fn);
+    });
+  }
+}
+
 export interface VirtioDevice {
   /** Device id (§5): 2 block, 3 console, 4 entropy, … */
   readonly type: number;
@@ -85,4 +102,6 @@ export interface VirtioDevice {
   reset(): void;
   /** The VMM is stopping: resolves once no request is in flight any more (writes reached the file) and files are closed. */
   close(): Promise<void>;
+  /** What the device counts beyond its queues (virtio-net: dropped frames, its backend's counters). */
+  counters?(): Record<string, number>;
 }

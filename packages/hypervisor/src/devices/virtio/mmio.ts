@@ -147,6 +147,20 @@ export class MmioTransport implements MmioDevice {
     };
   }
 
+  /** For `kvm-cli stat`: the transport's totals and the device's own counters. */
+  counters(): Record<string, number> {
+    const s = this.stats;
+    const out: Record<string, number> = {
+      notifications: s.notifications.ioeventfd + s.notifications.mmio,
+      interrupts: s.interrupts,
+      needsReset: s.needsReset,
+      resets: s.resets,
+      requests: s.queues.reduce((n, q) => n + q.requests, 0),
+      bytes: s.queues.reduce((n, q) => n + q.bytes, 0),
+    };
+    return { ...out, ...(this.device.counters?.() ?? {}) };
+  }
+
   /** The guest-physical address of QueueNotify, where an ioeventfd may catch the doorbell. */
   get notifyAddress(): bigint {
     return this.base + BigInt(REG.QueueNotify);

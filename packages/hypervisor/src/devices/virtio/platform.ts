@@ -46,6 +46,8 @@ export interface VirtioDeviceStats extends TransportStats {
   gsi: number;
   paths: { notify: NotifyPath; interrupt: InterruptPath };
   interruptsBy: Record<InterruptPath, number>;
+  /** The device's own counters, where it keeps any (virtio-net). */
+  device?: Record<string, number>;
 }
 
 export class VirtioConfigError extends Error {
@@ -146,6 +148,7 @@ export class VirtioPlatform {
       paths: { ...a.paths },
       interruptsBy: { ...a.interruptsBy },
       ...structuredClone(a.transport.stats),
+      ...(a.transport.device.counters ? { device: a.transport.device.counters() } : {}),
     }));
   }
 
