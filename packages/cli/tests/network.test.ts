@@ -13,7 +13,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { testPasst } from '../../hypervisor/src/passt-fetch.js';
+import { findOnPath } from '@kvm-ts/abi/debian';
+import { testPasst, testPing } from '../../hypervisor/src/test-tools.js';
 import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
 
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
@@ -23,16 +24,16 @@ const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-net-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
 const passt = testPasst();
+const ping = testPing();
 const isRoot = process.getuid?.() === 0;
-const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
 /** What a test needs that this host lacks, or undefined. */
 function lacking(needs: Array<'kvm' | 'passt' | 'root' | 'ip' | 'ping'>): string | undefined {
   for (const n of needs) {
     if (n === 'kvm' && kvmMissing) return '/dev/kvm is absent';
     if (n === 'passt' && !passt) return 'passt is not installed and the fetch step did not unpack it (npm run fetch)';
     if (n === 'root' && !isRoot) return 'network namespaces and taps need root';
-    if (n === 'ip' && !has('ip')) return 'ip (iproute2) is not installed';
-    if (n === 'ping' && !has('ping')) return 'ping (iputils-ping) is not installed';
+    if (n === 'ip' && !findOnPath('ip')) return 'ip (iproute2) is not installed';
+    if (n === 'ping' && !ping) return 'ping is neither on PATH nor unpacked by the fetch step (npm run fetch)';
   }
   return undefined;
 }
@@ -344,9 +345,9 @@ needing(['kvm', 'root', 'ip', 'ping'], 'mode=tap in a namespace: the host side p
     const vm = start(['run', '-m', '64', '-n', 'mode=tap,tapif=kvt0', '-p', `${GUEST} kvmts.ip=10.66.0.2/24 kvmts.serve=6 kvmts.ping=10.66.0.1`], { wrap: ['ip', 'netns', 'exec', ns] });
     try {
       await vm.until(/virtio-net: serving 10\.66\.0\.2 for 6 s/);
-      const ping = inNs(ns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', '10.66.0.2']);
-      t.is(ping.status, 0, ping.stdout + ping.stderr);
-      t.regex(ping.stdout, /3 packets transmitted, 3 received, 0% packet loss/);
+      const pinged = inNs(ns, [ping!, '-c', '3', '-i', '0.2', '-W', '2', '10.66.0.2']);
+      t.is(pinged.status, 0, pinged.stdout + pinged.stderr);
+      t.regex(pinged.stdout, /3 packets transmitted, 3 received, 0% packet loss/);
       const client = `
         const s = require('node:dgram').createSocket('udp4');
         let got = 0, sent = 0;

@@ -1,4 +1,4 @@
-import { EXIT, isLimit, isReserved, resolveType } from '@kvm-ts/abi/diff';
+import { EXIT, isLimit, isMask, isReserved, resolveType } from '@kvm-ts/abi/diff';
 import type { IoctlDir, LayoutLeaf, Spec } from '@kvm-ts/abi';
 
 /**
@@ -112,8 +112,9 @@ export function mutate(base: Spec, kind: MutationKind, pick: Pick): Mutation | u
       const name = choose(sortedKeys(spec.constants), pick);
       if (!name) return undefined;
       const from = BigInt(spec.constants[name]);
-      // Raising a limit is compatible by design, so a limit moves down; anything else moves either way.
-      const delta = BigInt(1 + pick(1000)) * (isLimit(name) || pick(2) === 0 ? -1n : 1n);
+      // Raising a limit or giving a mask more bits is compatible by design, so those move down (a
+      // smaller value cannot keep every bit of a mask); anything else moves either way.
+      const delta = BigInt(1 + pick(1000)) * (isLimit(name) || isMask(name) || pick(2) === 0 ? -1n : 1n);
       const to = from + delta;
       spec.constants[name] = Number.isSafeInteger(Number(to)) ? Number(to) : to.toString();
       return done(`${name}: ${from} -> ${to}`, B);

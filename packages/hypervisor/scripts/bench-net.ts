@@ -16,7 +16,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { testPasst } from '../src/passt-fetch.js';
+import { testPasst } from '../src/test-tools.js';
 
 const BIN = fileURLToPath(new URL('../../cli/bin/kvm-cli.js', import.meta.url));
 const args = process.argv.slice(2);

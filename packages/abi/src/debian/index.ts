@@ -10,3 +10,4 @@ export { compareDebianVersions, upstreamVersion } from './debversion.js';
 export { fetchCrossGcc, cachedCrossGcc, cachedCrossTool, crossGccDir, hostDebianRelease, type CrossGccResult } from './cross-gcc.js';
 export { FetchError, type FetchErrorKind } from './errors.js';
 export { userCacheDir } from './paths.js';
+export { cachedTool, fetchUnpackedTool, findOnPath, unpackedToolRoot, type FetchedTool, type UnpackedTool } from './unpacked.js';

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sha256File } from '../../src/debian/hash.js';
+import { findOnPath } from '../../src/debian/unpacked.js';
 
 export const PKG = 'linux-libc-dev';
 export const SUITE = 'fakesuite';
@@ -81,11 +82,6 @@ cat "$FAKE_ARCHIVE/madison"
 /** Tools the sync legitimately needs besides apt: dpkg-deb and what it and the fake scripts run. */
 const HOST_TOOLS = ['dpkg-deb', 'apt-config', 'tar', 'bash', 'sh', 'cp', 'cat', 'grep', 'sed', 'xz', 'gzip', 'zstd', 'rm', 'mkdir'];
 
-function which(tool: string): string | undefined {
-  const r = spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-}
-
 export function fakeArchive(opts: { withApt?: boolean } = {}): FakeArchive {
   const root = mkdtempSync(join(tmpdir(), 'kvm-ts-sync-test-'));
   const debs = join(root, 'debs');
@@ -94,7 +90,7 @@ export function fakeArchive(opts: { withApt?: boolean } = {}): FakeArchive {
   for (const d of [debs, bin, tools]) mkdirSync(d);
   // A PATH of only these tools: so "apt-get missing" is real even though the host has apt-get.
   for (const tool of HOST_TOOLS) {
-    const p = which(tool);
+    const p = findOnPath(tool);
     if (p) symlinkSync(p, join(tools, tool));
   }
   if (opts.withApt !== false) {
