@@ -442,8 +442,10 @@ class LayoutEngine {
     const alignBits = align * 8;
     if (width === 0) {
       if (m.name !== undefined) throw new HeaderError(m.loc, `bitfield ${where}`, 'named bitfield has zero width');
-      // GCC moves to the declared type's boundary (or a larger aligned(N)) even in packed records.
-      return { end: alignUp(bitpos, Math.max(alignBits, user * 8)), recordAlign: unnamedBitfieldsAlign(this.arch) ? align : 1 };
+      // GCC moves to the declared type's boundary (or a larger aligned(N)) even in packed records;
+      // where unnamed fields align the record, packed does not lower a zero-width one's type
+      // alignment and an aligned(N) on it counts too (stor-layout.cc, update_alignment_for_field).
+      return { end: alignUp(bitpos, Math.max(alignBits, user * 8)), recordAlign: unnamedBitfieldsAlign(this.arch) ? Math.max(align, user) : 1 };
     }
     // GCC (layout_decl) lays a bitfield of exactly 8/16/32/64 bits that sits on a boundary of its
     // width out as an ordinary integer of that width: the type's own (possibly raised) alignment

@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSpec, HeaderError } from '../../src/generator/index.js';
-import type { Spec } from '../../src/spec/types.js';
+import type { Arch, Spec } from '../../src/spec/types.js';
 import { SHARED_HEADERS, uapiHeader } from '../helpers/uapi-header.js';
 import { compareProbe, type Mismatch } from './check.js';
 import { compileProbe, type Toolchain } from './compile.js';
@@ -30,8 +30,9 @@ export interface DifferentialResult {
   dir: string;
 }
 
-export function runDifferential(opts: { count: number; seed: number; batch: number; tc: Toolchain; keep?: boolean }): DifferentialResult {
-  const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-differential-'));
+export function runDifferential(opts: { count: number; seed: number; batch: number; tc: Toolchain; arch?: Arch; keep?: boolean }): DifferentialResult {
+  const arch = opts.arch ?? 'x86_64';
+  const dir = mkdtempSync(join(tmpdir(), `kvm-ts-differential-${arch}-`));
   const shared = join(dir, 'shared');
   for (const [rel, text] of Object.entries(SHARED_HEADERS)) {
     mkdirSync(join(shared, rel, '..'), { recursive: true });
@@ -50,7 +51,7 @@ export function runDifferential(opts: { count: number; seed: number; batch: numb
     const path = join(root, 'linux', 'kvm.h');
     writeFileSync(path, text);
     try {
-      specs.push({ index: i, spec: generateSpec({ includeDirs: [root, shared], arch: 'x86_64', kernel: '0.0.0' }) });
+      specs.push({ index: i, spec: generateSpec({ includeDirs: [root, shared], arch, kernel: '0.0.0' }) });
     } catch (err) {
       if (!(err instanceof HeaderError)) throw err;
       const own = err.loc.file === path && err.loc.line > 0 && err.message.startsWith(`${path}:${err.loc.line}: `);
@@ -61,7 +62,7 @@ export function runDifferential(opts: { count: number; seed: number; batch: numb
     const batch = specs.slice(at, at + opts.batch);
     const includes = batch.map((s) => `h${s.index}/linux/kvm.h`);
     const probe = buildProbeMany(batch.map((s) => s.spec), includes);
-    const merged: Spec = { kernel: '0', arch: 'x86_64', ioctls: {}, structs: {}, constants: {}, typedefs: {} };
+    const merged: Spec = { kernel: '0', arch, ioctls: {}, structs: {}, constants: {}, typedefs: {} };
     for (const { spec } of batch) {
       Object.assign(merged.ioctls, spec.ioctls);
       Object.assign(merged.structs, spec.structs);
