@@ -48,6 +48,8 @@ async function guest(without: string[] = [], reads = READS, mib = MIB): Promise<
     cpus: 1,
     hostDecompress: true,
     debugPort: true,
+    // The built-in guest ends through the debug-exit port, as `kvm-cli run` gives it.
+    debugExit: true,
     timeoutMs: 600_000,
     console: (b) => (out += Buffer.from(b).toString('latin1')),
     log: (line) => {
