@@ -1,4 +1,5 @@
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IoBus } from '../src/devices/bus.js';
 import { VmRun } from '../src/runner.js';
@@ -91,4 +92,24 @@ t('a resume or pause racing a stop cannot undo it; a resume racing a pause settl
   } finally {
     vm.close();
   }
+});
+
+t('process.exit() while a guest spins in KVM_RUN ends the process (its vCPU threads are stopped first)', (tt) => {
+  // Node joins worker threads on exit, and a join on a thread inside KVM_RUN never returns.
+  const src = (rel: string) => JSON.stringify(new URL(`../src/${rel}`, import.meta.url).href);
+  const script = [
+    `import { readFileSync } from 'node:fs';`,
+    `import { builtinGuestPath } from ${src('guest-image.ts')};`,
+    `import { Machine } from ${src('machine.ts')};`,
+    `const machine = Machine.create({ kernel: readFileSync(builtinGuestPath()), cmdline: 'memtest=0 kvmts.spin=1', memBytes: 64 << 20, cpus: 2, hostDecompress: true, console: () => {}, log: () => {} });`,
+    `void machine.runToEnd();`,
+    `setTimeout(() => process.exit(3), 1000);`,
+  ].join('\n');
+  const r = spawnSync(process.execPath, ['--import=tsx', '--conditions=kvm-ts-source', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    killSignal: 'SIGKILL',
+  });
+  tt.is(r.signal, null, 'the process hung in exit and was killed');
+  tt.is(r.status, 3, r.stderr);
 });

@@ -16,6 +16,17 @@ const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v
 
 /** How often a pending pause/stop re-kicks: covers a kick that landed just before KVM_RUN when immediate_exit is unavailable. */
 const REKICK_MS = 2;
+
+/**
+ * vCPUs whose threads may be inside KVM_RUN. process.exit() (the caller's, or a signal handler's
+ * such as tsx's) joins every worker thread, and a join on a thread blocked in KVM_RUN never
+ * returns: the process would spin with the guest forever. So the exit first stops them all.
+ */
+const live = new Set<VcpuThread>();
+let exitHookInstalled = false;
+function stopLiveVcpus(): void {
+  for (const v of live) v.stopAndJoin();
+}
 /** How long Vm.close() waits for a thread to leave KVM_RUN before it gives up on releasing the VM. */
 const JOIN_MS = 5000;
 
@@ -80,6 +91,11 @@ export class VcpuThread {
       throw err;
     }
     this.worker.postMessage(init);
+    live.add(this);
+    if (!exitHookInstalled) {
+      process.on('exit', stopLiveVcpus);
+      exitHookInstalled = true;
+    }
     this.ended = new Promise<ch.VcpuOutcome>((resolve) => {
       let outcome: ch.VcpuOutcome | undefined;
       this.worker.on('message', (m: ch.VcpuMessage) => {
@@ -211,6 +227,7 @@ export class VcpuThread {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    live.delete(this);
     // Wake serve() so it sees the end.
     Atomics.notify(this.mailbox, ch.MB_STATUS);
     if (this.run) {
