@@ -27,6 +27,7 @@ let exitHookInstalled = false;
 function stopLiveVcpus(): void {
   for (const v of live) v.stopAndJoin();
 }
+
 /** How long Vm.close() waits for a thread to leave KVM_RUN before it gives up on releasing the VM. */
 const JOIN_MS = 5000;
 
