@@ -384,8 +384,13 @@ needing(['kvm', 'root', 'ip'], 'a busy tap and a missing CAP_NET_ADMIN are one l
       holder.child.kill('SIGKILL');
       await holder.done;
     }
-    // nobody: no CAP_NET_ADMIN (and no /dev/kvm either, but the network is refused first).
-    const unprivileged = spawnSync('ip', ['netns', 'exec', ns, 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, BIN, 'run', '-n', 'mode=tap,tapif=kvb0'], {
+    // Effective uid nobody, with no capability but CAP_DAC_READ_SEARCH: no CAP_NET_ADMIN (and no
+    // /dev/kvm either, but the network is refused first). The real uid stays root and the one
+    // capability is kept so the checkout is readable wherever it lives (a 0700 home or temp dir:
+    // access(2) checks the real uid). Root with every capability dropped is no substitute: it
+    // may attach to a tap nobody owns.
+    const nobody = ['--euid=65534', '--egid=65534', '--clear-groups', '--bounding-set=-all,+dac_read_search', '--inh-caps=-all,+dac_read_search', '--ambient-caps=+dac_read_search'];
+    const unprivileged = spawnSync('ip', ['netns', 'exec', ns, 'setpriv', ...nobody, process.execPath, BIN, 'run', '-n', 'mode=tap,tapif=kvb0'], {
       encoding: 'utf8',
       timeout: 60_000,
     });
