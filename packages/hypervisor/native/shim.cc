@@ -9,7 +9,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -635,6 +638,24 @@ class FdPoll : public Napi::ObjectWrap<FdPoll> {
   std::unique_ptr<Napi::AsyncContext> context_;
 };
 
+// The tun driver's requests, flags and struct ifreq layout, from the C headers this addon is built
+// against (linux/if_tun.h, net/if.h): the tap backend writes none of them by hand.
+Napi::Object TunConstants(Napi::Env env) {
+  Napi::Object tun = Napi::Object::New(env);
+  auto set = [&](const char* name, double value) { tun.Set(name, Napi::Number::New(env, value)); };
+  set("TUNSETIFF", TUNSETIFF);
+  set("TUNSETOFFLOAD", TUNSETOFFLOAD);
+  set("TUNSETVNETHDRSZ", TUNSETVNETHDRSZ);
+  set("IFF_TAP", IFF_TAP);
+  set("IFF_NO_PI", IFF_NO_PI);
+  set("IFF_VNET_HDR", IFF_VNET_HDR);
+  set("TUN_F_CSUM", TUN_F_CSUM);
+  set("IFNAMSIZ", IFNAMSIZ);
+  set("ifreqSize", sizeof(struct ifreq));
+  set("ifreqFlagsOffset", offsetof(struct ifreq, ifr_flags));
+  return tun;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new Instance());
   exports.Set("open", Napi::Function::New(env, Open, "open"));
@@ -661,6 +682,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("FdPoll", FdPoll::Define(env));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(sysconf(_SC_PAGESIZE))));
   exports.Set("kickSignal", Napi::Number::New(env, KickSignal()));
+  exports.Set("tun", TunConstants(env));
   return exports;
 }
 

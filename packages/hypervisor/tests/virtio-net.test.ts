@@ -21,7 +21,8 @@ import {
   type NetBackend,
 } from '../src/devices/virtio/net.js';
 import { FrameReader } from '../src/devices/virtio/net-backends/stream.js';
-import { TUNSETIFF, TUNSETOFFLOAD, TUNSETVNETHDRSZ } from '../src/devices/virtio/net-backends/tap.js';
+import { IFNAMSIZ } from '../src/devices/virtio/net-backends/spec.js';
+import { native } from '../src/kvm/native.js';
 import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../src/devices/virtio/queue.js';
 import { TestDriver, type DriverQueue } from './helpers/virtio-driver.js';
 
@@ -182,10 +183,12 @@ test('a receive chain with a device-readable buffer is a misdriven device: DEVIC
   t.regex(d.logs[0], /virtio-net .*device needs reset: receive chain \d+ has device-readable buffers/);
 });
 
-test('the tun ioctl numbers are linux/if_tun.h\'s', (t) => {
-  t.is(TUNSETIFF, 0x400454ca);
-  t.is(TUNSETOFFLOAD, 0x400454d0);
-  t.is(TUNSETVNETHDRSZ, 0x400454d8);
+test('the shim\'s tun numbers are the compiled headers\' (x86_64 values), and net-spec\'s IFNAMSIZ is theirs', (t) => {
+  const { tun } = native();
+  t.like(tun, { TUNSETIFF: 0x400454ca, TUNSETOFFLOAD: 0x400454d0, TUNSETVNETHDRSZ: 0x400454d8, IFF_TAP: 0x2, IFF_NO_PI: 0x1000, IFF_VNET_HDR: 0x4000, TUN_F_CSUM: 1 });
+  t.like(tun, { IFNAMSIZ: 16, ifreqSize: 40, ifreqFlagsOffset: 16 });
+  // The CLI checks tap names before the shim loads, so net-spec keeps its own copy of the limit.
+  t.is(IFNAMSIZ, tun.IFNAMSIZ);
 });
 
 test('the stream framing splits frames at any chunk boundary and refuses a length past MAX_FRAME', (t) => {

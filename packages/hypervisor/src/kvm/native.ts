@@ -79,6 +79,23 @@ export interface Shim {
   readonly pageSize: number;
   /** The signal kick() sends (SIGRTMIN): documented in docs/limits.md. */
   readonly kickSignal: number;
+  /** The tun driver's numbers, compiled from linux/if_tun.h and net/if.h. */
+  readonly tun: TunConstants;
+}
+
+export interface TunConstants {
+  readonly TUNSETIFF: number;
+  readonly TUNSETOFFLOAD: number;
+  readonly TUNSETVNETHDRSZ: number;
+  readonly IFF_TAP: number;
+  readonly IFF_NO_PI: number;
+  readonly IFF_VNET_HDR: number;
+  readonly TUN_F_CSUM: number;
+  readonly IFNAMSIZ: number;
+  /** sizeof(struct ifreq). */
+  readonly ifreqSize: number;
+  /** offsetof(struct ifreq, ifr_flags). */
+  readonly ifreqFlagsOffset: number;
 }
 
 /** What the shim throws for a failed system call (same fields as Node's fs errors). */

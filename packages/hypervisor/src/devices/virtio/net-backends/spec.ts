@@ -36,7 +36,8 @@ export function parseHostfwd(text: string): Hostfwd {
   return { proto: m[1] as 'tcp' | 'udp', hostPort: Number(m[2]), guestPort: Number(m[3]) };
 }
 
-const IFNAMSIZ = 16;
+/** linux/if.h; the shim's tun.IFNAMSIZ, which a test compares (this module loads no shim). */
+export const IFNAMSIZ = 16;
 
 /** Interface names the kernel takes (dev_valid_name), kept to the portable characters. */
 export function tapNameProblem(name: string): string | undefined {

@@ -3,8 +3,8 @@
  * IFF_VNET_HDR (TUNSETIFF attaches to an existing persistent tap of that name, or creates one that
  * lives as long as the VMM). Frames carry a 12-byte virtio_net_hdr_v1 (TUNSETVNETHDRSZ), so the
  * guest's checksum offload passes through; TUNSETOFFLOAD follows what the driver accepted on receive.
- * These are the tun driver's numbers (linux/if_tun.h), not KVM's: the ioctl numbers are computed
- * here with asm-generic's _IOW. Frames move on the event loop: readiness from uv_poll, non-blocking
+ * These are the tun driver's numbers, not KVM's: the shim compiles them from linux/if_tun.h and
+ * net/if.h (Shim.tun). Frames move on the event loop: readiness from uv_poll, non-blocking
  * read/write; a write the tap does not take is dropped and counted.
  */
 import { constants as osConstants } from 'node:os';
@@ -13,18 +13,6 @@ import { NET_HDR_LEN, MAX_FRAME, type NetBackend } from '../net.js';
 import { NetError, tapNameProblem } from './spec.js';
 
 const TUN_PATH = '/dev/net/tun';
-/** asm-generic/ioctl.h: _IOW(type, nr, size). */
-const iow = (type: string, nr: number, size: number) => ((1 << 30) | (size << 16) | (type.charCodeAt(0) << 8) | nr) >>> 0;
-export const TUNSETIFF = iow('T', 202, 4);
-export const TUNSETOFFLOAD = iow('T', 208, 4);
-export const TUNSETVNETHDRSZ = iow('T', 216, 4);
-export const IFF_TAP = 0x0002;
-export const IFF_NO_PI = 0x1000;
-export const IFF_VNET_HDR = 0x4000;
-export const TUN_F_CSUM = 0x01;
-/** struct ifreq: a 16-byte name and a union whose first member, here, is the flags short. */
-const IFREQ_SIZE = 40;
-const IFNAMSIZ = 16;
 /** Frames read per readiness callback before the event loop gets a turn. */
 const READ_BATCH = 64;
 const { EAGAIN } = osConstants.errno;
@@ -65,18 +53,19 @@ export class TapBackend implements NetBackend {
     } catch (err) {
       throw tapFailure(ifname, err, `opening ${TUN_PATH}`);
     }
+    const tun = shim.tun;
     try {
-      const ifr = new Uint8Array(IFREQ_SIZE);
+      const ifr = new Uint8Array(tun.ifreqSize);
       ifr.set(new TextEncoder().encode(ifname), 0);
-      new DataView(ifr.buffer).setUint16(IFNAMSIZ, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, true);
+      new DataView(ifr.buffer).setUint16(tun.ifreqFlagsOffset, tun.IFF_TAP | tun.IFF_NO_PI | tun.IFF_VNET_HDR, true);
       try {
-        shim.ioctl(fd, TUNSETIFF, ifr);
+        shim.ioctl(fd, tun.TUNSETIFF, ifr);
       } catch (err) {
         throw tapFailure(ifname, err, 'attaching');
       }
       const hdr = new Int32Array([NET_HDR_LEN]);
-      shim.ioctl(fd, TUNSETVNETHDRSZ, hdr);
-      shim.ioctlValue(fd, TUNSETOFFLOAD, 0);
+      shim.ioctl(fd, tun.TUNSETVNETHDRSZ, hdr);
+      shim.ioctlValue(fd, tun.TUNSETOFFLOAD, 0);
       shim.setNonBlocking(fd);
       return new TapBackend(ifname, fd, log);
     } catch (err) {
@@ -125,7 +114,8 @@ export class TapBackend implements NetBackend {
   }
 
   setOffload(guestCsum: boolean): void {
-    if (!this.closed) native().ioctlValue(this.fd, TUNSETOFFLOAD, guestCsum ? TUN_F_CSUM : 0);
+    const { tun } = native();
+    if (!this.closed) native().ioctlValue(this.fd, tun.TUNSETOFFLOAD, guestCsum ? tun.TUN_F_CSUM : 0);
   }
 
   counters(): Record<string, number> {
