@@ -13,6 +13,7 @@ import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cachedTestKernel } from '@kvm-ts/hypervisor';
+import { withoutNoNetworkLine } from './helpers/no-network.js';
 import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
 
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
@@ -57,7 +58,7 @@ function measured(script: string, limitMs = 60_000): Measured {
     wallS,
     rssMiB: Number(field(/Maximum resident set size \(kbytes\): (\d+)/) ?? NaN) / 1024,
     // time -v writes its report to the file; stderr is the VMM's own.
-    stderr: r.stderr ?? '',
+    stderr: withoutNoNetworkLine(r.stderr ?? ''),
   };
 }
 

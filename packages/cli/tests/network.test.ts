@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findOnPath } from '@kvm-ts/abi/debian';
 import { testPasst, testPing } from '../../hypervisor/src/test-tools.js';
+import { NO_NETWORK_LINE } from './helpers/no-network.js';
 import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
 
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
@@ -461,3 +462,39 @@ needing(['kvm', 'passt', 'root', 'ip'], "mode=user in a namespace: ARP and ICMP 
   }
 });
 
+
+// ---- the default network when it cannot be given ----
+
+/** The no-argument run without its default network: one line saying so, the net self-test skipped, the rest passing. */
+function ranWithoutNetwork(t: ExecutionContext, r: { status: number | null; stdout: string; stderr: string }, why: RegExp) {
+  t.is(r.status, 0, r.stderr + r.stdout);
+  const lines = r.stderr.trimEnd().split('\n');
+  t.is(lines.length, 1, r.stderr);
+  t.regex(`${lines[0]}\n`, NO_NETWORK_LINE);
+  t.regex(lines[0], why);
+  t.regex(r.stdout, /^virtio-net: skipped \(no network device\)\r?$/m);
+  t.notRegex(r.stdout, /virtio-net: eth\d/);
+  t.regex(r.stdout, /self-test: PASS/);
+}
+
+needing(['kvm'], 'the no-argument run without passt: no network device, one line saying so, the net self-test skipped', (t) => {
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: mkdtempSync(join(dir, 'path-')) };
+  delete env.KVM_TS_PASST;
+  ranWithoutNetwork(t, cli(['run', '-m', '64', '-p', GUEST], env), /passt is not installed/);
+});
+
+needing(['kvm', 'passt', 'root', 'ip'], 'in a namespace with no default route the no-argument run goes on without a network; an explicit -n mode=user still fails', (t) => {
+  const ns = `kvmts-offline-${process.pid}`;
+  sh(`ip netns add ${ns}`);
+  try {
+    sh(`ip netns exec ${ns} ip link set lo up`);
+    const run = (args: string[]) => {
+      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, 'run', '-m', '64', ...args], { encoding: 'utf8', timeout: 90_000, env: passtEnv() });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    ranWithoutNetwork(t, run(['-p', GUEST]), /passt \(.*\) exited/);
+    oneLineError(t, run(['-n', 'mode=user', '-p', GUEST]), /^kvm-cli: --network: passt \(.*\) exited/);
+  } finally {
+    sh(`ip netns del ${ns}`);
+  }
+});

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
+import { withoutNoNetworkLine } from './helpers/no-network.js';
 import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
 
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
@@ -133,7 +134,7 @@ kvm('kvmts.hostile runs to a clean exit; --json records needs-reset counts and t
   t.is(r.status, 0, r.stderr);
   const summary = JSON.parse(r.stdout);
   t.regex(r.stderr, /self-test: PASS/);
-  const diagnostics = r.stderr.split('\n').filter((l) => l.startsWith('kvm-cli:'));
+  const diagnostics = withoutNoNetworkLine(r.stderr).split('\n').filter((l) => l.startsWith('kvm-cli:'));
   t.true(diagnostics.length <= 6, diagnostics.join('\n'));
   t.deepEqual(summary.virtio.map((d: { name: string }) => d.name), ['virtio-blk vda', 'virtio-rng', 'virtio-console hvc0']);
   for (const d of summary.virtio) {

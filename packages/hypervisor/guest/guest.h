@@ -36,6 +36,7 @@ struct virtio_options {
   uint64_t bench_mib;    /* kvmts.bench=M: sequential write/read benchmark over vda */
   uint64_t bench_iops;   /* kvmts.iops=N: N random 4 KiB reads */
   int echo;              /* kvmts.echo: wait a little for hvc0 input and print it */
+  int nonet;             /* kvmts.nonet: the VMM could not give the network device it meant to */
   uint32_t net_ip[4];    /* kvmts.ip=A.B.C.D/N, one per network device in order (0: DHCP) */
   uint32_t net_prefix[4];
   int net_ips;

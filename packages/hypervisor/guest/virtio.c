@@ -69,6 +69,7 @@ int virtio_option(const char *w, size_t n, struct virtio_options *o) {
   else if (word_is(w, eq, "kvmts.bench") && eq < n) parse_u64(val, vn, &o->bench_mib);
   else if (word_is(w, eq, "kvmts.iops") && eq < n) parse_u64(val, vn, &o->bench_iops);
   else if (word_is(w, n, "kvmts.echo")) o->echo = 1;
+  else if (word_is(w, n, "kvmts.nonet")) o->nonet = 1;
   else return net_option(w, n, o);
   return 1;
 }
@@ -788,6 +789,7 @@ static void hostile(struct vdev *d, int may_run, int rx_only, uint64_t ram_end, 
 
 int virtio_run(const struct virtio_options *o, uint64_t dma_start, uint64_t dma_len, uint64_t ram_end) {
   int failed = 0, disks = 0, nets = 0;
+  if (o->nonet) puts_("virtio-net: skipped (no network device)\n");
   if (ndevices == 0) return 0;
   arena_start = dma_start;
   arena_end = dma_start + dma_len;

@@ -130,8 +130,6 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
   const disks = openDisks(hv, (config.disks as import('@kvm-ts/hypervisor').DiskOptions[]) ?? []);
   const scratch = builtin && disks.length === 0;
   if (scratch) disks.push(scratchDisk(hv));
-  const extra = [CONSOLE_PARAM[consoleKind], builtin ? GUEST_PARAMS : LINUX_PARAMS, scratch ? 'kvmts.scratch' : ''];
-  const cmdline = [...extra, params].filter((w) => w !== '').join(' ');
 
   // The control socket stays off the path to the first KVM_RUN: only a look at its path here; the
   // server (its directory, its modules) comes up once the vCPUs run. Something already at the path
@@ -142,20 +140,30 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
   if (problem) throw new CliError(`control socket: ${problem}`);
   let server = existsSync(socket) ? await claim(name, socket) : undefined;
   // Networks are opened (a tap attached, passt started, a socket connected) before the VM exists, so
-  // a refusal is one line. The built-in guest gets user-mode networking when passt is there to give it.
+  // a refusal is one line. The built-in guest's default user-mode network is a convenience: when
+  // passt is absent or cannot start (no uplink), the guest runs without it and is told so.
   const networks = [...((config.network as NetworkSpec[] | undefined) ?? [])];
-  const defaultNetwork = builtin && networks.length === 0 && hv.findPasst() !== undefined;
+  const defaultNetwork = builtin && networks.length === 0;
   if (defaultNetwork) networks.push({ mode: 'user' });
   let backends: import('@kvm-ts/hypervisor').NetBackend[];
+  let noNetwork = false;
   try {
     backends = await hv.openNetBackends(networks, say);
   } catch (err) {
-    for (const d of disks) void d.close();
-    await server?.close();
-    if (err instanceof hv.NetError) throw new UsageError(`${defaultNetwork ? "the built-in guest's default -n mode=user" : resolved.label('network')}: ${err.message}`);
-    throw err;
+    if (defaultNetwork && err instanceof hv.NetError) {
+      say(`no network device: the built-in guest's default -n mode=user: ${err.message}`);
+      backends = [];
+      noNetwork = true;
+    } else {
+      for (const d of disks) void d.close();
+      await server?.close();
+      if (err instanceof hv.NetError) throw new UsageError(`${resolved.label('network')}: ${err.message}`);
+      throw err;
+    }
   }
   const network = backends.map((backend, i) => ({ backend, mac: networks[i].mac !== undefined ? hv.parseMac(networks[i].mac) : undefined }));
+  const extra = [CONSOLE_PARAM[consoleKind], builtin ? GUEST_PARAMS : LINUX_PARAMS, scratch ? 'kvmts.scratch' : '', noNetwork ? 'kvmts.nonet' : ''];
+  const cmdline = [...extra, params].filter((w) => w !== '').join(' ');
 
   const deadline = timeoutMs === undefined ? undefined : opts.startedAt + timeoutMs;
   const timedOut = () => new CliError(`run: timed out after ${timeoutMs! / 1000} s`, hv.TIMEOUT_STATUS);
