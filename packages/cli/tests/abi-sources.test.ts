@@ -180,3 +180,71 @@ test('abi check --against a tree: the newest pinned spec against it, in every fo
   t.is(XMLValidator.validate(junit.stdout), true);
   t.is(cli('abi', 'check', '--against', repo, '--format', 'yaml').code, 2);
 });
+
+/** Runs `fn` with these environment variables (undefined: unset) for the CLI children it spawns. */
+function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T): T {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const set = (v: Record<string, string | undefined>) => {
+    for (const [k, x] of Object.entries(v)) if (x === undefined) delete process.env[k];
+    else process.env[k] = x;
+  };
+  set(vars);
+  try {
+    return fn();
+  } finally {
+    set(saved);
+  }
+}
+
+function writeTree(root: string, files: Record<string, string>): void {
+  for (const [rel, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, rel)), { recursive: true });
+    writeFileSync(join(root, rel), text);
+  }
+}
+
+test('abi generate --headers DIR with only the KVM headers and no synced pinned cache: generic headers from the host, said in one warning', (t) => {
+  const base = mkdtempSync(join(tmpdir(), 'kvm-ts-kvm-only-'));
+  const dir = join(base, 'include');
+  // As kvmtool's include/ holds them: linux/kvm.h and asm/kvm.h, nothing else.
+  writeTree(dir, {
+    'linux/kvm.h': '#include <linux/types.h>\n#include <linux/ioctl.h>\n#include <asm/kvm.h>\n#define KVMIO 0xAE\nstruct kvm_frob { __u64 addr; __u32 flags; };\n/*\n * ioctls for vcpu fds\n */\n#define KVM_FROB _IOW(KVMIO, 0xf0, struct kvm_frob)\n',
+    'asm/kvm.h': '#define KVM_X86_DISABLE_VALID_EXITS 7\n',
+  });
+  // The host's own include root, as Debian lays it out: asm/ only in the multiarch dir of its own arch.
+  const host = join(base, 'usr-include');
+  const arch = process.arch === 'arm64' ? 'arm64' : process.arch === 'riscv64' ? 'riscv64' : 'x86_64';
+  const multiarch = { x86_64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu', riscv64: 'riscv64-linux-gnu' }[arch];
+  writeTree(host, {
+    'linux/types.h': TYPES,
+    'linux/ioctl.h': '#include <asm/ioctl.h>\n',
+    'asm-generic/ioctl.h': IOCTL,
+    [`${multiarch}/asm/ioctl.h`]: '#include <asm-generic/ioctl.h>\n',
+    // The host's KVM headers never stand in for DIR's.
+    'linux/kvm.h': '#define KVM_HOST_DECOY 1\n',
+    [`${multiarch}/asm/kvm.h`]: '#define KVM_HOST_DECOY 2\n',
+  });
+  const env = { KVM_TS_HEADERS_CACHE: join(base, 'no-pinned-cache'), KVM_TS_HOST_INCLUDE: host };
+  const r = withEnv(env, () => cli('abi', 'generate', '--headers', dir, '--arch', arch));
+  t.is(r.code, 0, r.stderr);
+  const spec = JSON.parse(r.stdout) as Spec;
+  t.like(spec.structs.kvm_frob, { size: 16 });
+  t.is(spec.ioctls.KVM_FROB.size, 16);
+  t.is(spec.constants.KVM_X86_DISABLE_VALID_EXITS, 7);
+  t.false('KVM_HOST_DECOY' in spec.constants, "the host's kvm.h was not read");
+  const warnings = r.stderr.split('\n').filter((l) => /generic headers/.test(l));
+  t.is(warnings.length, 1, r.stderr);
+  t.is(
+    warnings[0],
+    `warning: ${dir}: generic headers from the host (${dir} lacks them and the pinned header cache is not synced): ` +
+      `linux/types.h, linux/ioctl.h, asm-generic/ioctl.h from ${host}; asm/ioctl.h from ${join(host, multiarch)}`,
+  );
+  // A cached spec says the same.
+  const again = withEnv(env, () => cli('abi', 'generate', '--headers', dir, '--arch', arch));
+  t.is(again.stdout, r.stdout);
+  t.true(again.stderr.includes(warnings[0]), again.stderr);
+  // Without the host's headers it is the error it always was.
+  const bare = withEnv({ ...env, KVM_TS_HOST_INCLUDE: join(base, 'nowhere') }, () => cli('abi', 'generate', '--headers', dir, '--arch', arch));
+  t.is(bare.code, 1, bare.stderr);
+  t.regex(bare.stderr, /#include <linux\/types\.h>: not found/);
+});

@@ -24,6 +24,8 @@ export interface GenerateOptions {
   warn?: (line: string) => void;
   /** How a header's absolute path is recorded; default: relative to the include dir holding it. */
   displayPath?: (path: string) => string;
+  /** Receives the absolute path of every header read, in order. */
+  included?: (files: readonly string[]) => void;
 }
 
 /** The header every spec is generated from; it includes asm/kvm.h and the generic headers. */
@@ -36,6 +38,7 @@ const IOCTL_NAME = /^KVM_/;
 
 export function generateSpec(opts: GenerateOptions): Spec {
   const pp = preprocess({ entry: [ENTRY_HEADER], includeDirs: opts.includeDirs, predefined: predefinedMacros(opts.arch) });
+  opts.included?.(pp.files);
   const display = opts.displayPath ?? relativeToIncludeDir(opts.includeDirs);
   return specFrom(pp, opts, display);
 }

@@ -60,7 +60,7 @@ export function loadSpecSource(ref: string, opts: SourceOptions = {}): LoadedSpe
 function fromTree(ref: string, files: TreeFiles, kernel: string | undefined, arch: Arch, opts: SourceOptions): LoadedSpec {
   const fallback = fallbackRoots(arch);
   const version = kernel ?? 'unknown';
-  return generated(ref, arch, [files.digest(), ...fallback.keys], opts, () => {
+  return generated(ref, arch, [files.digest(), ...fallback.keys], opts, (warn) => {
     const staged = stageTree(files, arch);
     try {
       return generateSpec({
@@ -68,7 +68,7 @@ function fromTree(ref: string, files: TreeFiles, kernel: string | undefined, arc
         arch,
         kernel: version,
         strict: opts.strict,
-        warn: opts.warn,
+        warn,
         displayPath: (p) => (p.startsWith(staged.includeDir + sep) ? staged.displayPath(p) : relativeToIncludeDir(fallback.dirs)(p)),
       });
     } finally {
@@ -86,19 +86,42 @@ function fromHeadersDir(ref: string, dir: string, arch: Arch, opts: SourceOption
       throw new SpecSourceError(`${ref}: neither a Linux tree (include/uapi/linux/kvm.h) nor an include dir (${h} not found in ${own.join(' or ')})`);
     }
   }
+  // After DIR and the pinned cache, the host's own include dirs, as gcc would search them.
   const fallback = fallbackRoots(arch);
-  const includeDirs = [...own, ...fallback.dirs];
-  return generated(ref, arch, [dirDigest(own), ...fallback.keys], opts, () =>
-    generateSpec({ includeDirs, arch, kernel: kernelVersion(dir), strict: opts.strict, warn: opts.warn }),
-  );
+  const host = hostIncludeDirs(arch);
+  const includeDirs = [...own, ...fallback.dirs, ...host];
+  return generated(ref, arch, [dirDigest(own), ...fallback.keys, `host ${host.join(' ')}`, dirDigest(host)], opts, (warn) => {
+    const used: string[] = [];
+    const spec = generateSpec({ includeDirs, arch, kernel: kernelVersion(dir), strict: opts.strict, warn, included: (files) => used.push(...files) });
+    // Each header under the innermost host dir holding it (the multiarch dir is inside /usr/include).
+    const innermost = (f: string) => host.filter((d) => f.startsWith(d + sep)).sort((x, y) => y.length - x.length)[0];
+    const fromHost = host
+      .map((d) => ({ dir: d, files: used.filter((f) => innermost(f) === d).map((f) => relative(d, f).split(sep).join('/')) }))
+      .filter((h) => h.files.length > 0);
+    if (fromHost.length > 0) {
+      const where = fallback.dirs.length ? `neither ${ref} nor the pinned header cache has them` : `${ref} lacks them and the pinned header cache is not synced`;
+      warn(`warning: ${ref}: generic headers from the host (${where}): ${fromHost.map((h) => `${h.files.join(', ')} from ${h.dir}`).join('; ')}`);
+    }
+    return spec;
+  });
 }
 
-function generated(ref: string, arch: Arch, key: string[], opts: SourceOptions, make: () => ReturnType<typeof generateSpec>): LoadedSpec {
+/** Where Debian's gcc looks for the host's headers; KVM_TS_HOST_INCLUDE stands in for /usr/include. */
+const HOST_ARCH: Partial<Record<string, Arch>> = { x64: 'x86_64', arm64: 'arm64', riscv64: 'riscv64' };
+
+/** The host's /usr/include, and its multiarch dir when `arch` is the host's own (another arch's asm/ is not there). */
+function hostIncludeDirs(arch: Arch): string[] {
+  const root = resolve(process.env.KVM_TS_HOST_INCLUDE || '/usr/include');
+  const dirs = [root, ...(HOST_ARCH[process.arch] === arch ? [join(root, MULTIARCH[arch])] : [])];
+  return dirs.filter((d) => existsSync(d) && statSync(d).isDirectory());
+}
+
+function generated(ref: string, arch: Arch, key: string[], opts: SourceOptions, make: (warn: (line: string) => void) => ReturnType<typeof generateSpec>): LoadedSpec {
   const warnings: string[] = [];
   let entry;
   try {
     entry = cachedSpec([arch, opts.strict ? 'strict' : '', ...key], () => {
-      const spec = make();
+      const spec = make((line) => warnings.push(line));
       return { json: serializeSpec(spec), warnings };
     });
   } catch (err) {
