@@ -350,23 +350,6 @@ export interface ResolvedConfig {
   label(key: string): string;
 }
 
-/** node:util parseArgs options of the table's flags. */
-export function flagOptions(): Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> {
-  const out: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
-  for (const o of RUN_OPTIONS) {
-    out[o.flag] = { type: o.kind === 'boolean' ? 'boolean' : 'string', ...(o.short ? { short: o.short } : {}), ...(o.kind === 'strings' ? { multiple: true } : {}) };
-  }
-  return out;
-}
-
-/** The usage text of the table's flags: `[-k KERNEL] [--debug-port] …`. */
-export function flagUsage(): string {
-  return RUN_OPTIONS.map((o) => {
-    const name = o.short ? `-${o.short}` : `--${o.flag}`;
-    return o.kind === 'boolean' ? `[${name}]` : `[${name} ${o.arg}${o.kind === 'strings' ? ' …' : ''}]`;
-  }).join(' ');
-}
-
 /** The config file's schema: one optional key per option, nothing else (but `$schema`). */
 export function configSchema(z: Z) {
   const shape: Record<string, Zod.ZodType> = { $schema: z.string().optional().describe('ignored: for editors') };

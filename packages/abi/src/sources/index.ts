@@ -3,4 +3,4 @@ export { loadSpecSource, kernelVersion, type SourceKind, type SourceOptions } fr
 export { SpecSourceError } from './errors.js';
 export { installedHeaderText } from './install-text.js';
 export { parseGitSource } from './git-tree.js';
-export { specCacheDir } from './spec-cache.js';
+export { clearSpecCache, pruneSpecCache, specCacheDir, specCacheEntries, specCacheMaxBytes, SPEC_CACHE_MAX_BYTES } from './spec-cache.js';

@@ -23,12 +23,27 @@ import {
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from '../args.js';
+import { usageLine, type CommandSpec } from '../usage.js';
 import { CliError, UsageError } from '../errors.js';
 import { archOption, formatOption, loadSource, SOURCES_HELP } from './abi-source.js';
 
-const USAGE =
-  'kvm-cli abi check [--root DIR] [--baseline DIR|FILE] [--suppressions FILE] [--format text|json|junit|github] [--json] ' +
-  `[--record-baseline [FILE]] [--against SOURCE [--arch ARCH] [--strict]]  (SOURCE: ${SOURCES_HELP})`;
+export const CHECK: CommandSpec = {
+  name: 'abi check',
+  summary: 'the CI gate: the working tree\'s specs against the baseline and the pinned history; exit 8 on an unsuppressed BINARY break',
+  options: [
+    { flag: 'root', kind: 'string', arg: 'DIR', help: 'the checkout to check (default: this one)' },
+    { flag: 'baseline', kind: 'string', arg: 'DIR|FILE', help: 'the specs to compare against (default: git merge-base with main, else the recorded baseline)' },
+    { flag: 'suppressions', kind: 'string', arg: 'FILE', help: 'the reviewed suppressions (default: the checkout\'s)' },
+    { flag: 'format', kind: 'string', arg: 'text|json|junit|github', help: 'the output format (default text)' },
+    { flag: 'json', kind: 'boolean', help: 'the same as --format json' },
+    { flag: 'record-baseline', kind: 'boolean', help: 'record the working tree\'s specs as the baseline, in FILE if given after it' },
+    { flag: 'against', kind: 'string', arg: 'SOURCE', help: 'check SOURCE (a kernel patch) against the newest pinned spec of its arch instead' },
+    { flag: 'arch', kind: 'string', arg: 'ARCH', help: 'with --against: the arch to generate SOURCE for (default x86_64)' },
+    { flag: 'strict', kind: 'boolean', help: 'with --against: a macro left out for a kernel-only helper fails generation' },
+  ],
+  notes: [`SOURCE: ${SOURCES_HELP}`],
+};
+const USAGE = `${usageLine(CHECK)}  (SOURCE: ${SOURCES_HELP})`;
 
 /**
  * The CI gate. Regenerates nothing: the specs in the working tree against the baseline (git merge-base
@@ -36,21 +51,9 @@ const USAGE =
  * unsuppressed BINARY break, 1 on a stale suppression or a missing spec, 0 otherwise.
  */
 export async function check(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    {
-      root: { type: 'string' },
-      baseline: { type: 'string' },
-      suppressions: { type: 'string' },
-      json: { type: 'boolean' },
-      format: { type: 'string' },
-      'record-baseline': { type: 'boolean' },
-      against: { type: 'string' },
-      arch: { type: 'string' },
-      strict: { type: 'boolean' },
-    },
-    USAGE,
-  );
+  const args = parse(argv, CHECK);
+  if (!args) return 0;
+  const { values, positionals } = args;
   const format = formatOption(values, USAGE);
   if (positionals.length > 1 || (positionals.length === 1 && !values['record-baseline'])) {
     throw new UsageError(`unexpected argument '${positionals[0]}' (usage: ${USAGE})`);

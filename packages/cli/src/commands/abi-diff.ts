@@ -1,11 +1,24 @@
 import { buildReport, EXIT, formatGithub, formatJunit, formatReportText, formatStaleText, loadSuppressions, reportJson, SuppressionSet } from '@kvm-ts/abi/diff';
 import { parse } from '../args.js';
+import { usageLine, type CommandSpec } from '../usage.js';
 import { CliError, UsageError } from '../errors.js';
 import { archOption, formatOption, loadSource, SOURCES_HELP } from './abi-source.js';
 
-const USAGE =
-  'kvm-cli abi diff OLD NEW [--format text|json|junit|github] [--json] [--only-breaking] [--suppressions FILE] [--arch ARCH] [--strict]' +
-  `  (OLD/NEW: ${SOURCES_HELP})`;
+export const DIFF: CommandSpec = {
+  name: 'abi diff',
+  args: 'OLD NEW',
+  summary: 'classify every difference between two specs (exit 0 compatible, 4 SOURCE, 8 BINARY, 12 both)',
+  options: [
+    { flag: 'format', kind: 'string', arg: 'text|json|junit|github', help: 'the output format (default text)' },
+    { flag: 'json', kind: 'boolean', help: 'the same as --format json' },
+    { flag: 'only-breaking', kind: 'boolean', help: 'show only the changes that break source or binaries' },
+    { flag: 'suppressions', kind: 'string', arg: 'FILE', help: 'reviewed changes that set no exit bit (a YAML or JSON suppressions file)' },
+    { flag: 'arch', kind: 'string', arg: 'ARCH', help: 'the arch to generate for and of a bare pinned id: x86_64, arm64 or riscv64 (default x86_64)' },
+    { flag: 'strict', kind: 'boolean', help: 'a macro left out for a kernel-only helper fails generation instead of warning' },
+  ],
+  notes: [`OLD/NEW: ${SOURCES_HELP}`],
+};
+const USAGE = `${usageLine(DIFF)}  (OLD/NEW: ${SOURCES_HELP})`;
 
 /**
  * Exit status is abidiff's bitmask: 0 identical/compatible, 4 SOURCE, 8 BINARY, 12 both; 1 error, 2 usage
@@ -13,18 +26,9 @@ const USAGE =
  * suppression is reported but does not change the verdict. The format changes nothing but the output.
  */
 export async function diff(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    {
-      json: { type: 'boolean' },
-      format: { type: 'string' },
-      'only-breaking': { type: 'boolean' },
-      suppressions: { type: 'string' },
-      arch: { type: 'string' },
-      strict: { type: 'boolean' },
-    },
-    USAGE,
-  );
+  const args = parse(argv, DIFF);
+  if (!args) return 0;
+  const { values, positionals } = args;
   if (positionals.length !== 2) throw new UsageError(`expected OLD and NEW, got ${positionals.length} argument(s) (usage: ${USAGE})`);
   const format = formatOption(values, USAGE);
   const arch = archOption(values.arch, USAGE);

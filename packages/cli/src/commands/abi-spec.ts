@@ -1,12 +1,35 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { isLocalSpecId, listSpecs, loadSpecFile, type Spec, type SpecEntry } from '@kvm-ts/abi';
 import { parse } from '../args.js';
+import { usageLine, type CommandSpec } from '../usage.js';
 import { CliError, UsageError } from '../errors.js';
 import { archOption, loadSource, SOURCES_HELP } from './abi-source.js';
 
-const SHOW_USAGE = `kvm-cli abi show [VERSION|SOURCE] [--arch ARCH] [--json] [--strict]  (SOURCE: ${SOURCES_HELP})`;
-const LIST_USAGE = 'kvm-cli abi list';
-const GENERATE_USAGE = 'kvm-cli abi generate --headers DIR|TREE|git:TREE@REF --arch ARCH [--out FILE] [--strict]';
+export const SHOW: CommandSpec = {
+  name: 'abi show',
+  args: '[VERSION|SOURCE]',
+  summary: 'one spec as a readable summary (default: the latest pinned one)',
+  options: [
+    { flag: 'arch', kind: 'string', arg: 'ARCH', help: 'the arch to generate for and of a bare pinned id: x86_64, arm64 or riscv64 (default x86_64)' },
+    { flag: 'json', kind: 'boolean', help: 'the spec\'s JSON itself' },
+    { flag: 'strict', kind: 'boolean', help: 'a macro left out for a kernel-only helper fails generation instead of warning' },
+  ],
+  notes: [`SOURCE: ${SOURCES_HELP}`],
+};
+export const LIST: CommandSpec = { name: 'abi list', summary: 'the pinned spec versions and arches, with their counts', options: [] };
+export const GENERATE: CommandSpec = {
+  name: 'abi generate',
+  summary: 'a spec from uapi headers, a Linux tree or a git ref of one (warnings on stderr)',
+  options: [
+    { flag: 'headers', kind: 'string', arg: 'DIR|TREE|git:TREE@REF', help: 'an include dir (linux/kvm.h and asm/kvm.h; generic headers it lacks come from the pinned cache, then the host), a Linux tree or a git ref', required: true },
+    { flag: 'arch', kind: 'string', arg: 'ARCH', help: 'x86_64, arm64 or riscv64', required: true },
+    { flag: 'out', kind: 'string', arg: 'FILE', help: 'write the spec there instead of stdout' },
+    { flag: 'strict', kind: 'boolean', help: 'a macro left out for a kernel-only helper fails generation instead of warning' },
+  ],
+};
+const SHOW_USAGE = `${usageLine(SHOW)}  (SOURCE: ${SOURCES_HELP})`;
+const LIST_USAGE = usageLine(LIST);
+const GENERATE_USAGE = usageLine(GENERATE);
 
 function loadSpec(entry: SpecEntry): Spec {
   try {
@@ -18,7 +41,9 @@ function loadSpec(entry: SpecEntry): Spec {
 
 /** kvm-cli abi show: one committed spec, as a readable summary or the JSON file verbatim. */
 export async function show(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { arch: { type: 'string' }, json: { type: 'boolean' }, strict: { type: 'boolean' } }, SHOW_USAGE);
+  const args = parse(argv, SHOW);
+  if (!args) return 0;
+  const { values, positionals } = args;
   if (positionals.length > 1) throw new UsageError(`too many arguments (usage: ${SHOW_USAGE})`);
   const arch = archOption(values.arch, SHOW_USAGE);
   const wanted = positionals[0] ?? 'latest';
@@ -50,7 +75,9 @@ export async function show(argv: string[]): Promise<number> {
 
 /** kvm-cli abi list: every committed spec with its kernel and counts. */
 export async function list(argv: string[]): Promise<number> {
-  const { positionals } = parse(argv, {}, LIST_USAGE);
+  const args = parse(argv, LIST);
+  if (!args) return 0;
+  const { positionals } = args;
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (usage: ${LIST_USAGE})`);
   const rows = listSpecs().map((e) => {
     const s = loadSpec(e);
@@ -66,11 +93,9 @@ export async function list(argv: string[]): Promise<number> {
  * usr/include), a Linux source tree, or a git ref of one; warnings on stderr.
  */
 export async function generate(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    { headers: { type: 'string' }, arch: { type: 'string' }, out: { type: 'string' }, strict: { type: 'boolean' } },
-    GENERATE_USAGE,
-  );
+  const args = parse(argv, GENERATE);
+  if (!args) return 0;
+  const { values, positionals } = args;
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (usage: ${GENERATE_USAGE})`);
   if (typeof values.headers !== 'string') throw new UsageError(`--headers DIR is required (usage: ${GENERATE_USAGE})`);
   if (typeof values.arch !== 'string') throw new UsageError(`--arch ARCH is required (usage: ${GENERATE_USAGE})`);

@@ -1,8 +1,10 @@
 import { HeaderSyncError, syncHeaders, type HeaderSyncErrorKind } from '@kvm-ts/abi/headers';
 import { parse } from '../args.js';
+import { usageLine, type CommandSpec } from '../usage.js';
 import { CliError, UsageError } from '../errors.js';
 
-const USAGE = 'kvm-cli abi sync';
+export const SYNC: CommandSpec = { name: 'abi sync', summary: 'download, verify and install the pinned kernel headers (kernel-headers/README.md)', options: [] };
+const USAGE = usageLine(SYNC);
 
 /** Distinct exit statuses so scripts can tell a network problem from a tampered download. */
 const EXIT: Record<HeaderSyncErrorKind, number> = {
@@ -17,7 +19,9 @@ const EXIT: Record<HeaderSyncErrorKind, number> = {
 
 /** kvm-cli abi sync: download, verify and install the pinned kernel headers (kernel-headers/README.md). */
 export async function sync(argv: string[]): Promise<number> {
-  const { positionals } = parse(argv, {}, USAGE);
+  const args = parse(argv, SYNC);
+  if (!args) return 0;
+  const { positionals } = args;
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (usage: ${USAGE})`);
   try {
     await syncHeaders({ log: (line) => process.stdout.write(`${line}\n`) });

@@ -4,19 +4,26 @@
  * what it would fall back on, without starting one.
  */
 import { parse } from '../args.js';
+import { usageLine, type CommandSpec } from '../usage.js';
 import { parseKnobs } from '../compat-knobs.js';
 import { CliError, UsageError } from '../errors.js';
 
-const USAGE = 'kvm-cli caps [--abi VERSION] [--as VERSION] [--without-cap CAP[,CAP…]] [--json]';
+export const CAPS: CommandSpec = {
+  name: 'caps',
+  summary: "this host's KVM API version and capabilities, and what a VM would use and fall back on",
+  options: [
+    { flag: 'abi', kind: 'string', arg: 'VERSION', help: 'the pinned spec to read the capabilities with (docs/compatibility.md)' },
+    { flag: 'as', kind: 'string', arg: 'VERSION', help: 'answer KVM_CHECK_EXTENSION as that kernel version could at most' },
+    { flag: 'without-cap', kind: 'strings', arg: 'CAP[,CAP…]', help: 'capabilities that read as absent' },
+    { flag: 'json', kind: 'boolean', help: 'the report as JSON' },
+  ],
+};
+const USAGE = usageLine(CAPS);
 
 export async function caps(argv: string[]): Promise<number> {
-  const options = {
-    json: { type: 'boolean' },
-    abi: { type: 'string' },
-    as: { type: 'string' },
-    'without-cap': { type: 'string', multiple: true },
-  } as const;
-  const { values, positionals } = parse(argv, options, USAGE);
+  const args = parse(argv, CAPS);
+  if (!args) return 0;
+  const { values, positionals } = args;
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (usage: ${USAGE})`);
   const hv = await import('@kvm-ts/hypervisor');
   const { abi, mask } = parseKnobs(hv, { abi: values.abi as string | undefined, kernelAs: values.as as string | undefined, without: values['without-cap'] as string[] | undefined }, { kernelAs: '--as' });

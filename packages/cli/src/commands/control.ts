@@ -5,6 +5,7 @@
 import { rmSync } from 'node:fs';
 import type { ListedVm, MethodName, Params, Result, StatResult } from '@kvm-ts/hypervisor/control';
 import { parse } from '../args.js';
+import { usageLine, type CommandSpec, type OptionSpec } from '../usage.js';
 import { GuestConsole } from '../console.js';
 import { CliError, UsageError } from '../errors.js';
 import { sizeText as size } from '../run-options.js';
@@ -15,9 +16,14 @@ const control = (): Promise<Ctl> => import('@kvm-ts/hypervisor/control');
 /** How long a `stop` waits for the VMM to be gone after it answered. */
 const STOP_GONE_MS = 15_000;
 
-function oneName(argv: string[], usage: string, extra: Record<string, { type: 'boolean' | 'string' }> = {}) {
-  const { values, positionals } = parse(argv, { ...extra, help: { type: 'boolean', short: 'h' } }, usage);
-  if (values.help) return { help: true as const, values, name: '' };
+const JSON_OPTION: OptionSpec = { flag: 'json', kind: 'boolean', help: 'the answer as one JSON line' };
+
+/** A command on one named VM: its name, or `help` when --help was answered. */
+function oneName(argv: string[], spec: CommandSpec) {
+  const usage = usageLine(spec);
+  const args = parse(argv, spec);
+  if (!args) return { help: true as const, values: {}, name: '' };
+  const { values, positionals } = args;
   if (positionals.length !== 1) throw new UsageError(positionals.length ? `unexpected argument '${positionals[1]}' (usage: ${usage})` : `a VM name is needed (usage: ${usage})`);
   return { help: false as const, values, name: positionals[0] };
 }
@@ -65,11 +71,17 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ')).join('\n') + '\n';
 }
 
-const LIST_USAGE = 'kvm-cli list [--json]';
+export const LIST: CommandSpec = {
+  name: 'list',
+  summary: 'the running VMs: name, pid, state, vCPUs, memory, uptime, control socket',
+  options: [{ flag: 'json', kind: 'boolean', help: 'one JSON array, an object per VM' }],
+};
+const LIST_USAGE = usageLine(LIST);
 
 export async function list(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, LIST_USAGE);
-  if (values.help) return help(LIST_USAGE);
+  const args = parse(argv, LIST);
+  if (!args) return 0;
+  const { values, positionals } = args;
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (usage: ${LIST_USAGE})`);
   const ctl = await control();
   const vms = await ctl.listVms(ctl.controlDir());
@@ -90,23 +102,30 @@ export async function list(argv: string[]): Promise<number> {
   return 0;
 }
 
-function help(usage: string): number {
-  process.stdout.write(`usage: ${usage}\n`);
-  return 0;
-}
-
 const DONE: Record<'pause' | 'resume' | 'stop', [string, string]> = {
   pause: ['paused', 'already paused'],
   resume: ['resumed', 'not paused'],
   stop: ['stopped', 'stopped'],
 };
 
+const STATE_SUMMARY = { pause: 'park every vCPU of a VM', resume: "let a paused VM's vCPUs run again", stop: 'end a VM (its run exits as the guest would)' };
+
+const stateSpec = (m: 'pause' | 'resume' | 'stop'): CommandSpec => ({
+  name: m,
+  args: 'NAME',
+  summary: STATE_SUMMARY[m],
+  options: [{ flag: 'all', kind: 'boolean', help: `${m} every running VM instead of NAME` }],
+});
+export const STATE_SPECS = { pause: stateSpec('pause'), resume: stateSpec('resume'), stop: stateSpec('stop') };
+
 /** `kvm-cli pause|resume|stop NAME|--all`: every VM is tried; the status is 1 if any failed. */
 function stateVerb(method: 'pause' | 'resume' | 'stop') {
-  const usage = `kvm-cli ${method} NAME|--all`;
+  const spec = STATE_SPECS[method];
+  const usage = usageLine(spec);
   return async (argv: string[]): Promise<number> => {
-    const { values, positionals } = parse(argv, { all: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, usage);
-    if (values.help) return help(usage);
+    const args = parse(argv, spec);
+    if (!args) return 0;
+    const { values, positionals } = args;
     if (values.all ? positionals.length > 0 : positionals.length !== 1) {
       throw new UsageError(`name one VM or give --all (usage: ${usage})`);
     }
@@ -164,11 +183,11 @@ export const pause = stateVerb('pause');
 export const resume = stateVerb('resume');
 export const stop = stateVerb('stop');
 
-const STAT_USAGE = 'kvm-cli stat NAME [--json]';
+export const STAT: CommandSpec = { name: 'stat', args: 'NAME', summary: "a VM's state, exits by reason, vCPUs, devices and memory", options: [JSON_OPTION] };
 
 export async function stat(argv: string[]): Promise<number> {
-  const a = oneName(argv, STAT_USAGE, { json: { type: 'boolean' } });
-  if (a.help) return help(STAT_USAGE);
+  const a = oneName(argv, STAT);
+  if (a.help) return 0;
   const s = await request(await control(), a.name, 'stat', {});
   process.stdout.write(a.values.json ? `${JSON.stringify(s)}\n` : statText(s));
   return 0;
@@ -195,22 +214,22 @@ function statText(s: StatResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-const DEBUG_USAGE = 'kvm-cli debug NAME [--json]';
+export const DEBUG: CommandSpec = { name: 'debug', args: 'NAME', summary: "each vCPU's registers, code and stack, as lkvm debug prints them", options: [JSON_OPTION] };
 
 export async function debug(argv: string[]): Promise<number> {
-  const a = oneName(argv, DEBUG_USAGE, { json: { type: 'boolean' } });
-  if (a.help) return help(DEBUG_USAGE);
+  const a = oneName(argv, DEBUG);
+  if (a.help) return 0;
   const d = await request(await control(), a.name, 'debug', {});
   process.stdout.write(a.values.json ? `${JSON.stringify(d)}\n` : d.vcpus.map((v) => v.dump).join('\n'));
   return 0;
 }
 
-const CONSOLE_USAGE = 'kvm-cli console NAME';
+export const CONSOLE: CommandSpec = { name: 'console', args: 'NAME', summary: "attach to a VM's console until Ctrl-A x (the VM keeps running)", options: [] };
 
 /** Attaches to a VM's console until Ctrl-A x (the VM keeps running) or until the VM ends. */
 export async function attachConsole(argv: string[]): Promise<number> {
-  const a = oneName(argv, CONSOLE_USAGE);
-  if (a.help) return help(CONSOLE_USAGE);
+  const a = oneName(argv, CONSOLE);
+  if (a.help) return 0;
   const ctl = await control();
   const socket = socketOf(ctl, a.name);
   let client;

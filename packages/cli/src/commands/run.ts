@@ -11,19 +11,23 @@ import { GuestConsole } from '../console.js';
 import { openDisks, scratchDisk } from '../disks.js';
 import { CliError, UsageError } from '../errors.js';
 import { abandonPendingWrites, say, setStreamPolicy } from '../streams.js';
-import { configFile, flagOptions, flagUsage, readConfigFile, resolveRunConfig, type ResolvedConfig } from '../run-options.js';
+import { configFile, readConfigFile, resolveRunConfig, RUN_OPTIONS, type ResolvedConfig } from '../run-options.js';
+import { usageLine, type CommandSpec, type OptionSpec } from '../usage.js';
 
 /** Flags of this invocation only; the VM's own options are the table in run-options.ts. */
-const INVOCATION = {
-  config: { type: 'string' },
-  'print-config': { type: 'boolean' },
-  detach: { type: 'boolean' },
-  json: { type: 'boolean' },
-  verbose: { type: 'boolean', short: 'v' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-const OPTIONS = { ...flagOptions(), ...INVOCATION };
-const USAGE = `kvm-cli run ${flagUsage()} [--config FILE.json] [--print-config] [--detach] [-v] [--json]`;
+const INVOCATION: readonly OptionSpec[] = [
+  { flag: 'config', kind: 'string', arg: 'FILE.json', help: 'the VM options from a file (docs/schemas/run-config.schema.json); flags override it' },
+  { flag: 'print-config', kind: 'boolean', help: 'print the resolved options as a config file and exit' },
+  { flag: 'detach', kind: 'boolean', help: 'run the VM in the background (log in the control directory); print its name' },
+  { flag: 'verbose', short: 'v', kind: 'boolean', help: 'say which fallbacks and virtio paths the VM takes' },
+  { flag: 'json', kind: 'boolean', help: 'the run summary as one JSON line on stdout; the guest console goes to stderr' },
+];
+export const RUN: CommandSpec = {
+  name: 'run',
+  summary: 'boot a VM (default: the built-in test guest, which self-tests its devices) and exit with its status',
+  options: [...RUN_OPTIONS, ...INVOCATION],
+};
+const USAGE = usageLine(RUN);
 const MiB = 1024 * 1024;
 /** Linux defaults in kvmtool's spirit: serial console, no ACPI/PCI probing, reboot via the i8042, panic ends the VM. */
 const LINUX_PARAMS = 'earlyprintk=serial acpi=off pci=off reboot=k panic=-1 i8042.noaux=1 i8042.nopnp=1 i8042.dumbkbd=1';
@@ -62,11 +66,9 @@ async function runConfig(values: Record<string, string | boolean | (string | boo
 export async function run(argv: string[]): Promise<number> {
   // --timeout covers everything from here: reading the images, loading the kernel, the run.
   const startedAt = performance.now();
-  const { values, positionals } = parse(argv, OPTIONS, USAGE);
-  if (values.help) {
-    process.stdout.write(`usage: ${USAGE}\n`);
-    return 0;
-  }
+  const args = parse(argv, RUN);
+  if (!args) return 0;
+  const { values, positionals } = args;
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}' (usage: ${USAGE})`);
   const resolved = await runConfig(values);
   const config = resolved.values;
@@ -146,14 +148,14 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
   const defaultNetwork = builtin && networks.length === 0;
   if (defaultNetwork) networks.push({ mode: 'user' });
   let backends: import('@kvm-ts/hypervisor').NetBackend[];
-  let noNetwork = false;
+  /** Said once the VM exists: a VM refused for another reason is that one line alone. */
+  let noNetwork: string | undefined;
   try {
     backends = await hv.openNetBackends(networks, say);
   } catch (err) {
     if (defaultNetwork && err instanceof hv.NetError) {
-      say(`no network device: the built-in guest's default -n mode=user: ${err.message}`);
+      noNetwork = `no network device: the built-in guest's default -n mode=user: ${err.message}`;
       backends = [];
-      noNetwork = true;
     } else {
       for (const d of disks) void d.close();
       await server?.close();
@@ -162,7 +164,7 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
     }
   }
   const network = backends.map((backend, i) => ({ backend, mac: networks[i].mac !== undefined ? hv.parseMac(networks[i].mac) : undefined }));
-  const extra = [CONSOLE_PARAM[consoleKind], builtin ? GUEST_PARAMS : LINUX_PARAMS, scratch ? 'kvmts.scratch' : '', noNetwork ? 'kvmts.nonet' : ''];
+  const extra = [CONSOLE_PARAM[consoleKind], builtin ? GUEST_PARAMS : LINUX_PARAMS, scratch ? 'kvmts.scratch' : '', noNetwork !== undefined ? 'kvmts.nonet' : ''];
   const cmdline = [...extra, params].filter((w) => w !== '').join(' ');
 
   const deadline = timeoutMs === undefined ? undefined : opts.startedAt + timeoutMs;
@@ -217,6 +219,7 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
       throw err;
     }
     const vm = machine;
+    if (noNetwork !== undefined) say(noNetwork);
     const { fallbacks } = vm.vm.caps;
     if (opts.verbose) {
       for (const f of fallbacks) say(`fallback: ${f.capability} absent: ${f.fallback}`);
