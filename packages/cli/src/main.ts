@@ -3,72 +3,36 @@ import { parse } from './args.js';
 import { guardStreams, mustExit, say } from './streams.js';
 import { helpText, usageLine, type Command, type CommandSpec } from './usage.js';
 
+/** A command whose module exports its table as `spec` and its function as `fn`. */
+function command<M>(load: () => Promise<M>, spec: (m: M) => CommandSpec, fn: (m: M) => Command['run']): () => Promise<Command> {
+  return async () => {
+    const m = await load();
+    return { spec: spec(m), run: fn(m) };
+  };
+}
+const runModule = () => import('./commands/run.js');
+const capsModule = () => import('./commands/caps.js');
+const control = () => import('./commands/control.js');
+const abiSpec = () => import('./commands/abi-spec.js');
+
 /** One module per command, loaded on demand so `kvm-cli abi …` never loads the VMM. */
 export const COMMANDS: Record<string, () => Promise<Command>> = {
-  run: async () => {
-    const m = await import('./commands/run.js');
-    return { spec: m.RUN, run: m.run };
-  },
-  caps: async () => {
-    const m = await import('./commands/caps.js');
-    return { spec: m.CAPS, run: m.caps };
-  },
-  list: async () => {
-    const m = await import('./commands/control.js');
-    return { spec: m.LIST, run: m.list };
-  },
-  pause: async () => {
-    const m = await import('./commands/control.js');
-    return { spec: m.STATE_SPECS.pause, run: m.pause };
-  },
-  resume: async () => {
-    const m = await import('./commands/control.js');
-    return { spec: m.STATE_SPECS.resume, run: m.resume };
-  },
-  stop: async () => {
-    const m = await import('./commands/control.js');
-    return { spec: m.STATE_SPECS.stop, run: m.stop };
-  },
-  stat: async () => {
-    const m = await import('./commands/control.js');
-    return { spec: m.STAT, run: m.stat };
-  },
-  debug: async () => {
-    const m = await import('./commands/control.js');
-    return { spec: m.DEBUG, run: m.debug };
-  },
-  console: async () => {
-    const m = await import('./commands/control.js');
-    return { spec: m.CONSOLE, run: m.attachConsole };
-  },
-  'abi list': async () => {
-    const m = await import('./commands/abi-spec.js');
-    return { spec: m.LIST, run: m.list };
-  },
-  'abi show': async () => {
-    const m = await import('./commands/abi-spec.js');
-    return { spec: m.SHOW, run: m.show };
-  },
-  'abi generate': async () => {
-    const m = await import('./commands/abi-spec.js');
-    return { spec: m.GENERATE, run: m.generate };
-  },
-  'abi sync': async () => {
-    const m = await import('./commands/abi-sync.js');
-    return { spec: m.SYNC, run: m.sync };
-  },
-  'abi diff': async () => {
-    const m = await import('./commands/abi-diff.js');
-    return { spec: m.DIFF, run: m.diff };
-  },
-  'abi check': async () => {
-    const m = await import('./commands/abi-check.js');
-    return { spec: m.CHECK, run: m.check };
-  },
-  'abi cache': async () => {
-    const m = await import('./commands/abi-cache.js');
-    return { spec: m.CACHE, run: m.cache };
-  },
+  run: command(runModule, (m) => m.RUN, (m) => m.run),
+  caps: command(capsModule, (m) => m.CAPS, (m) => m.caps),
+  list: command(control, (m) => m.LIST, (m) => m.list),
+  pause: command(control, (m) => m.STATE_SPECS.pause, (m) => m.pause),
+  resume: command(control, (m) => m.STATE_SPECS.resume, (m) => m.resume),
+  stop: command(control, (m) => m.STATE_SPECS.stop, (m) => m.stop),
+  stat: command(control, (m) => m.STAT, (m) => m.stat),
+  debug: command(control, (m) => m.DEBUG, (m) => m.debug),
+  console: command(control, (m) => m.CONSOLE, (m) => m.attachConsole),
+  'abi list': command(abiSpec, (m) => m.LIST, (m) => m.list),
+  'abi show': command(abiSpec, (m) => m.SHOW, (m) => m.show),
+  'abi generate': command(abiSpec, (m) => m.GENERATE, (m) => m.generate),
+  'abi sync': command(() => import('./commands/abi-sync.js'), (m) => m.SYNC, (m) => m.sync),
+  'abi diff': command(() => import('./commands/abi-diff.js'), (m) => m.DIFF, (m) => m.diff),
+  'abi check': command(() => import('./commands/abi-check.js'), (m) => m.CHECK, (m) => m.check),
+  'abi cache': command(() => import('./commands/abi-cache.js'), (m) => m.CACHE, (m) => m.cache),
   help: async () => ({ spec: HELP_SPEC, run: help }),
 };
 

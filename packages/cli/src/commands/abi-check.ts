@@ -25,7 +25,7 @@ import { join, resolve } from 'node:path';
 import { parse } from '../args.js';
 import { usageLine, type CommandSpec } from '../usage.js';
 import { CliError, UsageError } from '../errors.js';
-import { archOption, formatOption, loadSource, SOURCES_HELP } from './abi-source.js';
+import { archOption, FORMAT_OPTION, formatOption, JSON_FORMAT_OPTION, loadSource, SOURCES_HELP } from './abi-source.js';
 
 export const CHECK: CommandSpec = {
   name: 'abi check',
@@ -34,8 +34,8 @@ export const CHECK: CommandSpec = {
     { flag: 'root', kind: 'string', arg: 'DIR', help: 'the checkout to check (default: this one)' },
     { flag: 'baseline', kind: 'string', arg: 'DIR|FILE', help: 'the specs to compare against (default: git merge-base with main, else the recorded baseline)' },
     { flag: 'suppressions', kind: 'string', arg: 'FILE', help: 'the reviewed suppressions (default: the checkout\'s)' },
-    { flag: 'format', kind: 'string', arg: 'text|json|junit|github', help: 'the output format (default text)' },
-    { flag: 'json', kind: 'boolean', help: 'the same as --format json' },
+    FORMAT_OPTION,
+    JSON_FORMAT_OPTION,
     { flag: 'record-baseline', kind: 'boolean', help: 'record the working tree\'s specs as the baseline, in FILE if given after it' },
     { flag: 'against', kind: 'string', arg: 'SOURCE', help: 'check SOURCE (a kernel patch) against the newest pinned spec of its arch instead' },
     { flag: 'arch', kind: 'string', arg: 'ARCH', help: 'with --against: the arch to generate SOURCE for (default x86_64)' },

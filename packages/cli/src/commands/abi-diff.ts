@@ -2,19 +2,19 @@ import { buildReport, EXIT, formatGithub, formatJunit, formatReportText, formatS
 import { parse } from '../args.js';
 import { usageLine, type CommandSpec } from '../usage.js';
 import { CliError, UsageError } from '../errors.js';
-import { archOption, formatOption, loadSource, SOURCES_HELP } from './abi-source.js';
+import { ARCH_OPTION, archOption, FORMAT_OPTION, formatOption, JSON_FORMAT_OPTION, loadSource, SOURCES_HELP, STRICT_OPTION } from './abi-source.js';
 
 export const DIFF: CommandSpec = {
   name: 'abi diff',
   args: 'OLD NEW',
   summary: 'classify every difference between two specs (exit 0 compatible, 4 SOURCE, 8 BINARY, 12 both)',
   options: [
-    { flag: 'format', kind: 'string', arg: 'text|json|junit|github', help: 'the output format (default text)' },
-    { flag: 'json', kind: 'boolean', help: 'the same as --format json' },
+    FORMAT_OPTION,
+    JSON_FORMAT_OPTION,
     { flag: 'only-breaking', kind: 'boolean', help: 'show only the changes that break source or binaries' },
     { flag: 'suppressions', kind: 'string', arg: 'FILE', help: 'reviewed changes that set no exit bit (a YAML or JSON suppressions file)' },
-    { flag: 'arch', kind: 'string', arg: 'ARCH', help: 'the arch to generate for and of a bare pinned id: x86_64, arm64 or riscv64 (default x86_64)' },
-    { flag: 'strict', kind: 'boolean', help: 'a macro left out for a kernel-only helper fails generation instead of warning' },
+    ARCH_OPTION,
+    STRICT_OPTION,
   ],
   notes: [`OLD/NEW: ${SOURCES_HELP}`],
 };

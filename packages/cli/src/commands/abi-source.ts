@@ -2,6 +2,13 @@ import type { LoadedSpec } from '@kvm-ts/abi/diff';
 import type { Arch } from '@kvm-ts/abi';
 import { ARCHES } from '@kvm-ts/abi';
 import { CliError, UsageError } from '../errors.js';
+import type { OptionSpec } from '../usage.js';
+
+/** The options every command that generates or prints a spec shares. */
+export const FORMAT_OPTION: OptionSpec = { flag: 'format', kind: 'string', arg: 'text|json|junit|github', help: 'the output format (default text)' };
+export const JSON_FORMAT_OPTION: OptionSpec = { flag: 'json', kind: 'boolean', help: 'the same as --format json' };
+export const ARCH_OPTION: OptionSpec = { flag: 'arch', kind: 'string', arg: 'ARCH', help: 'the arch to generate for and of a bare pinned id: x86_64, arm64 or riscv64 (default x86_64)' };
+export const STRICT_OPTION: OptionSpec = { flag: 'strict', kind: 'boolean', help: 'a macro left out for a kernel-only helper fails generation instead of warning' };
 
 /** What every command that takes a spec source says about it. */
 export const SOURCES_HELP = 'a spec file, a pinned id (6.1 or 6.1/x86_64), an include dir, a Linux tree, or git:TREE@REF';

@@ -3,16 +3,16 @@ import { isLocalSpecId, listSpecs, loadSpecFile, type Spec, type SpecEntry } fro
 import { parse } from '../args.js';
 import { usageLine, type CommandSpec } from '../usage.js';
 import { CliError, UsageError } from '../errors.js';
-import { archOption, loadSource, SOURCES_HELP } from './abi-source.js';
+import { ARCH_OPTION, archOption, loadSource, SOURCES_HELP, STRICT_OPTION } from './abi-source.js';
 
 export const SHOW: CommandSpec = {
   name: 'abi show',
   args: '[VERSION|SOURCE]',
   summary: 'one spec as a readable summary (default: the latest pinned one)',
   options: [
-    { flag: 'arch', kind: 'string', arg: 'ARCH', help: 'the arch to generate for and of a bare pinned id: x86_64, arm64 or riscv64 (default x86_64)' },
+    ARCH_OPTION,
     { flag: 'json', kind: 'boolean', help: 'the spec\'s JSON itself' },
-    { flag: 'strict', kind: 'boolean', help: 'a macro left out for a kernel-only helper fails generation instead of warning' },
+    STRICT_OPTION,
   ],
   notes: [`SOURCE: ${SOURCES_HELP}`],
 };
@@ -24,7 +24,7 @@ export const GENERATE: CommandSpec = {
     { flag: 'headers', kind: 'string', arg: 'DIR|TREE|git:TREE@REF', help: 'an include dir (linux/kvm.h and asm/kvm.h; generic headers it lacks come from the pinned cache, then the host), a Linux tree or a git ref', required: true },
     { flag: 'arch', kind: 'string', arg: 'ARCH', help: 'x86_64, arm64 or riscv64', required: true },
     { flag: 'out', kind: 'string', arg: 'FILE', help: 'write the spec there instead of stdout' },
-    { flag: 'strict', kind: 'boolean', help: 'a macro left out for a kernel-only helper fails generation instead of warning' },
+    STRICT_OPTION,
   ],
 };
 const SHOW_USAGE = `${usageLine(SHOW)}  (SOURCE: ${SOURCES_HELP})`;
