@@ -3,7 +3,7 @@ import { parse } from './args.js';
 import { guardStreams, mustExit, say } from './streams.js';
 import { helpText, usageLine, type Command, type CommandSpec } from './usage.js';
 
-/** A command whose module exports its table as `spec` and its function as `fn`. */
+/** A command from its module, loaded on demand: which export is its option table, which its function. */
 function command<M>(load: () => Promise<M>, spec: (m: M) => CommandSpec, fn: (m: M) => Command['run']): () => Promise<Command> {
   return async () => {
     const m = await load();
