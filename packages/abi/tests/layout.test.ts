@@ -168,6 +168,19 @@ test('unnamed bitfields align the record on arm64 only', (t) => {
   t.deepEqual(sizes('arm64'), [[8, 4], [8, 8], [4, 4], [8, 8]]);
 });
 
+test('over-aligned bitfields round up from the last 16-byte boundary, as gcc does (#17.6)', (t) => {
+  const src = readFileSync(fixturePath('bitfields.h'), 'utf8');
+  const facts = (arch: Arch) => {
+    const { structs } = layoutOf(src, arch);
+    return ['bf_overaligned_unnamed', 'bf_overaligned_named', 'bf_overaligned_in_aligned', 'bf_overaligned_on_boundary']
+      .map((k) => [structs[k].size, leaf(structs[k], 'after').offset]);
+  };
+  // What gcc, aarch64-linux-gnu-gcc and riscv64-linux-gnu-gcc 12 give.
+  t.deepEqual(facts('x86_64'), [[88, 84], [128, 84], [128, 68], [24, 20]]);
+  t.deepEqual(facts('riscv64'), [[88, 84], [128, 84], [128, 68], [24, 20]]);
+  t.deepEqual(facts('arm64'), [[128, 84], [128, 84], [128, 68], [64, 20]]);
+});
+
 test('packed and aligned', (t) => {
   const { structs } = layoutOf(readFileSync(fixturePath('packed.h'), 'utf8'));
   t.deepEqual([structs.pk_whole.size, structs.pk_whole.align, leaf(structs.pk_whole, 'c').offset], [15, 1, 5]);

@@ -386,6 +386,9 @@ class LayoutEngine {
     this.inProgress.add(decl);
     const isUnion = decl.kind === 'union';
     const packedRecord = decl.attrs.packed;
+    // GCC keeps a field's position as an offset in units of offset_align (BIGGEST_ALIGNMENT, or the
+    // record's own aligned(N) if larger) plus a bit position below it (stor-layout.cc, normalize_rli).
+    const offsetAlignBits = Math.max(BIGGEST_ALIGNMENT, decl.attrs.aligned.length ? this.userAlign(decl.attrs.aligned) : 0) * 8;
     let bitpos = 0;
     let unionBits = 0;
     let align = 1;
@@ -399,7 +402,7 @@ class LayoutEngine {
       const packed = packedRecord || m.attrs.packed;
       const user = m.attrs.aligned.length ? this.userAlign(m.attrs.aligned) : 0;
       if (m.bitWidth) {
-        const placed = this.placeBitfield(m, where, isUnion ? 0 : bitpos, packed, user);
+        const placed = this.placeBitfield(m, where, isUnion ? 0 : bitpos, packed, user, offsetAlignBits);
         if (placed === undefined) continue;
         if (isUnion) unionBits = Math.max(unionBits, placed.end);
         else bitpos = placed.end;
@@ -430,6 +433,7 @@ class LayoutEngine {
     bitpos: number,
     packed: boolean,
     user: number,
+    offsetAlignBits: number,
   ): { end: number; recordAlign: number; leaf?: Leaf } | undefined {
     const { size, align } = this.sizeAlign(m.type, m.loc, `bitfield ${where}`);
     const t = this.resolve(m.type);
@@ -452,7 +456,12 @@ class LayoutEngine {
     // then does not move it, and the width's alignment counts for the record.
     const modeBits = [8, 16, 32, 64].includes(width) && !(packed && width > 8) && bitpos % width === 0 ? width : 0;
     let start = user ? alignUp(bitpos, user * 8) : bitpos;
-    if (!modeBits && !packed && excessUnitSpan(start, width, alignBits, unitBits)) start = alignUp(start, alignBits);
+    if (!modeBits && !packed && excessUnitSpan(start, width, alignBits, unitBits)) {
+      // GCC rounds only the bit position within the current offset_align unit, so a type aligned
+      // beyond offset_align moves to that unit's start plus its alignment, not to a multiple of it.
+      const unitStart = start - (start % offsetAlignBits);
+      start = unitStart + alignUp(start - unitStart, alignBits);
+    }
     // Only named bitfields give the record alignment (unless the psABI says unnamed ones do too):
     // neither the type's nor an aligned(N) on an unnamed field counts on x86_64 and RISC-V.
     const counts = m.name !== undefined || unnamedBitfieldsAlign(this.arch);
