@@ -1,4 +1,5 @@
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { evalConstExpr } from '../src/generator/expr.js';
@@ -246,6 +247,43 @@ test('layout errors name file:line and the construct', (t) => {
   err('struct a {\n  void v;\n};', /^snippet\.h:2: member struct a\.v: 'void' has no size/);
   err('struct a {\n  int n;\n  int flex[];\n  int after;\n};', /^snippet\.h:3: member struct a\.flex: flexible array member is not the last member/);
   t.notThrows(() => layoutOf('struct a { int x; };\n_Static_assert(sizeof(struct a) == 4, "size");'));
+});
+
+/** Headers gcc refuses, each with the one-line error the generator must give instead. */
+const REFUSED: Array<[string, RegExp]> = [
+  ['struct a {\n  int x;\n  int x;\n};', /^snippet\.h:3: member struct a\.x: duplicate member 'x' \(first declared at snippet\.h:2\)$/],
+  ['struct a {\n  unsigned x : 3;\n  unsigned x : 4;\n};', /^snippet\.h:3: member struct a\.x: duplicate member 'x'/],
+  // kvm_run-like: the anonymous union got a name that another member already has.
+  ['struct a {\n  int exit;\n  union {\n    int io;\n  } exit;\n};', /^snippet\.h:5: member struct a\.exit: duplicate member 'exit' \(first declared at snippet\.h:2\)$/],
+  // A member of an anonymous union is a member of the enclosing struct, at any depth.
+  ['struct a {\n  struct {\n    union {\n      int y;\n    };\n  };\n  long y;\n};', /^snippet\.h:7: member struct a\.y: duplicate member 'y' \(first declared at snippet\.h:4\)$/],
+  ['struct a {\n  int x;\n  union {\n    struct {\n      int x;\n    };\n  };\n};', /^snippet\.h:5: member struct a\.x: duplicate member 'x' \(first declared at snippet\.h:2\)$/],
+  ['struct a {\n  int f[];\n};', /^snippet\.h:2: member struct a\.f: flexible array member in a struct with no named members$/],
+  ['struct a {\n  int : 3;\n  int f[];\n};', /^snippet\.h:3: member struct a\.f: flexible array member in a struct with no named members$/],
+  ['union a {\n  int x;\n  int f[];\n};', /^snippet\.h:3: member union a\.f: flexible array member in a union$/],
+  ['enum e {\n  A = 1,\n  A = 1\n};', /^snippet\.h:3: enumerator A: redeclared \(first declared at snippet\.h:2\)$/],
+  ['enum e { A = 1 };\nenum f { A = 1 };', /^snippet\.h:2: enumerator A: redeclared \(first declared at snippet\.h:1\)$/],
+  ['struct a {\n  _Bool b : 2;\n};', /^snippet\.h:2: bitfield struct a\.b: width 2 exceeds its type \(1 bit\)$/],
+];
+/** Their neighbours gcc accepts: an anonymous struct counts as a named member, a named union's names are its own. */
+const ACCEPTED = [
+  'struct a { struct { int x; }; int f[]; };',
+  'struct a { struct { }; int f[]; };',
+  'struct a { int x; union { int x; } u; };',
+  'struct a { int f[0]; };\nunion b { int f[0]; };',
+  'struct a { union { int n; struct { struct { } e; int f[]; }; }; };',
+  'struct a { _Bool b : 1; };',
+];
+
+test('what gcc refuses is refused with a one-line error naming the header line (#22)', (t) => {
+  for (const [src, message] of REFUSED) t.throws(() => layoutOf(src), { instanceOf: HeaderError, message }, src);
+  for (const src of ACCEPTED) t.notThrows(() => layoutOf(src), src);
+});
+
+testNeeding(noCompiler('x86_64'), 'gcc refuses and accepts exactly those headers', (t) => {
+  const gccAccepts = (src: string) => spawnSync('gcc', ['-std=gnu11', '-fsyntax-only', '-x', 'c', '-'], { input: src }).status === 0;
+  for (const [src] of REFUSED) t.false(gccAccepts(src), src);
+  for (const src of ACCEPTED) t.true(gccAccepts(src), src);
 });
 
 test('sizeofType and alignofType see every complete type', (t) => {

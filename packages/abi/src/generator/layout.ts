@@ -346,14 +346,18 @@ class LayoutEngine {
   // ---- enums ----
 
   private layoutEnum(decl: EnumDecl): void {
+    const declaredHere = new Map<string, SourceLoc>();
     let next = 0n;
     let min = 0n;
     let max = 0n;
     for (const e of decl.enumerators ?? []) {
       const v = e.value ? this.eval(e.value, e.loc, `enumerator ${e.name}`) : next;
-      if (Object.hasOwn(this.enumConstants, e.name) && this.enumConstants[e.name] !== v) {
-        throw new HeaderError(e.loc, `enumerator ${e.name}`, 'redefined with a different value');
+      if (Object.hasOwn(this.enumConstants, e.name)) {
+        // GCC refuses any redeclaration, even with the same value.
+        const first = this.enumeratorLocs[e.name] ?? declaredHere.get(e.name);
+        throw new HeaderError(e.loc, `enumerator ${e.name}`, `redeclared${first ? ` (first declared at ${first.file}:${first.line})` : ''}`);
       }
+      declaredHere.set(e.name, e.loc);
       this.enumConstants[e.name] = v;
       if (v < min) min = v;
       if (v > max) max = v;
@@ -393,12 +397,19 @@ class LayoutEngine {
     let unionBits = 0;
     let align = 1;
     const leaves: Leaf[] = [];
+    const names = new Map<string, SourceLoc>();
+    // GCC counts an anonymous struct/union as a named member here (c-decl.cc, finish_struct).
+    let sawNamed = false;
     for (const [i, m] of decl.members!.entries()) {
       const where = recordName(decl) + (m.name ? `.${m.name}` : '');
       const r = this.resolve(m.type);
-      if (r.kind === 'array' && r.size === null && !isUnion && i !== decl.members!.length - 1) {
-        throw new HeaderError(m.loc, `member ${where}`, 'flexible array member is not the last member');
+      if (r.kind === 'array' && r.size === null) {
+        if (isUnion) throw new HeaderError(m.loc, `member ${where}`, 'flexible array member in a union');
+        if (i !== decl.members!.length - 1) throw new HeaderError(m.loc, `member ${where}`, 'flexible array member is not the last member');
+        if (!sawNamed) throw new HeaderError(m.loc, `member ${where}`, 'flexible array member in a struct with no named members');
       }
+      this.declareNames(m, r, names, decl);
+      sawNamed ||= m.name !== undefined || (r.kind === 'record' && !m.bitWidth);
       const packed = packedRecord || m.attrs.packed;
       const user = m.attrs.aligned.length ? this.userAlign(m.attrs.aligned) : 0;
       if (m.bitWidth) {
@@ -426,6 +437,33 @@ class LayoutEngine {
     return layout;
   }
 
+  /**
+   * Adds the names `m` brings into its record's scope (an anonymous struct/union brings its own
+   * members') to `names`, refusing a duplicate as GCC does.
+   */
+  private declareNames(m: Member, resolved: CType, names: Map<string, SourceLoc>, decl: RecordDecl): void {
+    const add = (name: string, loc: SourceLoc) => {
+      const first = names.get(name);
+      if (first) throw new HeaderError(loc, `member ${recordName(decl)}.${name}`, `duplicate member '${name}' (first declared at ${first.file}:${first.line})`);
+      names.set(name, loc);
+    };
+    if (m.name !== undefined) add(m.name, m.loc);
+    else if (resolved.kind === 'record' && resolved.decl.tag === undefined && !m.bitWidth) {
+      for (const [name, loc] of this.scopeNames(resolved.decl)) add(name, loc);
+    }
+  }
+
+  /** The member names visible in a record: its named members and those of its anonymous ones. */
+  private scopeNames(decl: RecordDecl): Array<[string, SourceLoc]> {
+    const out: Array<[string, SourceLoc]> = [];
+    for (const m of decl.members ?? []) {
+      const r = this.resolve(m.type);
+      if (m.name !== undefined) out.push([m.name, m.loc]);
+      else if (r.kind === 'record' && r.decl.tag === undefined && !m.bitWidth) out.push(...this.scopeNames(r.decl));
+    }
+    return out;
+  }
+
   /** undefined for a zero-width field; otherwise where the field ends and what it adds. */
   private placeBitfield(
     m: Member,
@@ -441,7 +479,9 @@ class LayoutEngine {
       throw new HeaderError(m.loc, `bitfield ${where}`, `type '${typeToString(m.type)}' is not an integer type`);
     }
     const width = toNumber(this.eval(m.bitWidth!, m.loc, `bitfield ${where} width`), m.loc, `bitfield ${where} width`);
-    if (width > size * 8) throw new HeaderError(m.loc, `bitfield ${where}`, `width ${width} exceeds its type (${size * 8} bits)`);
+    // A _Bool holds one bit, whatever its storage size.
+    const typeBits = t.kind === 'base' && t.name === '_Bool' ? 1 : size * 8;
+    if (width > typeBits) throw new HeaderError(m.loc, `bitfield ${where}`, `width ${width} exceeds its type (${typeBits} bit${typeBits === 1 ? '' : 's'})`);
     const unitBits = size * 8;
     const alignBits = align * 8;
     if (width === 0) {
