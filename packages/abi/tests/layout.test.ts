@@ -6,6 +6,7 @@ import { evalConstExpr } from '../src/generator/expr.js';
 import { computeLayouts, type Layouts } from '../src/generator/layout.js';
 import { tokenize } from '../src/generator/lexer.js';
 import { parseTranslationUnit } from '../src/generator/parser.js';
+import { preprocess } from '../src/generator/preprocess.js';
 import { HeaderError } from '../src/generator/tokens.js';
 import { resolveScalar } from '../src/runtime/scalars.js';
 import { plainCharSigned } from '../src/spec/arch.js';
@@ -14,12 +15,21 @@ import { runProbe } from './fixtures/layout/gcc-probe.js';
 import { testNeeding } from './helpers/prerequisite.js';
 import { toolchain } from './probe/compile.js';
 
-const FIXTURES = ['bitfields.h', 'packed.h', 'anon.h', 'scalars.h'];
+const FIXTURES = ['bitfields.h', 'packed.h', 'anon.h', 'scalars.h', 'pragma-pack.h'];
 const fixturePath = (name: string) => fileURLToPath(new URL(`./fixtures/layout/${name}`, import.meta.url));
 
 /** The layouts of `src`, with where things were declared (file/line, checked in generate.test.ts) left out. */
 function layoutOf(src: string, arch: Arch = 'x86_64', file = 'snippet.h'): Layouts {
-  const layouts = computeLayouts(parseTranslationUnit(tokenize(src, file)), arch, evalConstExpr);
+  return withoutLocs(computeLayouts(parseTranslationUnit(tokenize(src, file)), arch, evalConstExpr));
+}
+
+/** A fixture's layouts through the preprocessor, which tracks #pragma pack. */
+function fixtureLayout(name: string, arch: Arch = 'x86_64'): Layouts {
+  const pp = preprocess({ entry: [fixturePath(name)], includeDirs: [], predefined: {} });
+  return withoutLocs(computeLayouts(parseTranslationUnit(pp.tokens, pp.packs), arch, evalConstExpr));
+}
+
+function withoutLocs(layouts: Layouts): Layouts {
   for (const s of Object.values(layouts.structs)) {
     delete s.file;
     delete s.line;
@@ -50,7 +60,7 @@ for (const arch of ARCHES) {
   for (const fixture of FIXTURES) {
     testNeeding(noCompiler(arch), `${fixture} on ${arch} matches gcc (sizes, alignments, offsets, bit positions, types)`, (t) => {
       const text = readFileSync(fixturePath(fixture), 'utf8');
-      const { structs } = layoutOf(text, arch, fixture);
+      const { structs } = fixtureLayout(fixture, arch);
       const { checks, mismatches } = runProbe(arch, text, structs);
       t.true(checks > 40, `only ${checks} checks`);
       t.deepEqual(mismatches, []);

@@ -392,6 +392,7 @@ class LayoutEngine {
     const packedRecord = decl.attrs.packed;
     // GCC keeps a field's position as an offset in units of offset_align (BIGGEST_ALIGNMENT, or the
     // record's own aligned(N) if larger) plus a bit position below it (stor-layout.cc, normalize_rli).
+    const maxFieldAlign = decl.maxFieldAlign ?? 0;
     const offsetAlignBits = Math.max(BIGGEST_ALIGNMENT, decl.attrs.aligned.length ? this.userAlign(decl.attrs.aligned) : 0) * 8;
     let bitpos = 0;
     let unionBits = 0;
@@ -413,7 +414,7 @@ class LayoutEngine {
       const packed = packedRecord || m.attrs.packed;
       const user = m.attrs.aligned.length ? this.userAlign(m.attrs.aligned) : 0;
       if (m.bitWidth) {
-        const placed = this.placeBitfield(m, where, isUnion ? 0 : bitpos, packed, user, offsetAlignBits);
+        const placed = this.placeBitfield(m, where, isUnion ? 0 : bitpos, packed, user, offsetAlignBits, maxFieldAlign);
         if (placed === undefined) continue;
         if (isUnion) unionBits = Math.max(unionBits, placed.end);
         else bitpos = placed.end;
@@ -422,7 +423,8 @@ class LayoutEngine {
         continue;
       }
       const { size, align: typeAlign } = this.sizeAlign(m.type, m.loc, `member ${where}`);
-      const fieldAlign = Math.max(packed ? 1 : typeAlign, user);
+      // #pragma pack(N) caps every member's alignment, an aligned(N) on it included.
+      const fieldAlign = clampAlign(Math.max(packed ? 1 : typeAlign, user), maxFieldAlign);
       const offsetBits = isUnion ? 0 : alignUp(bitpos, fieldAlign * 8);
       if (isUnion) unionBits = Math.max(unionBits, size * 8);
       else bitpos = offsetBits + size * 8;
@@ -472,6 +474,7 @@ class LayoutEngine {
     packed: boolean,
     user: number,
     offsetAlignBits: number,
+    maxFieldAlign: number,
   ): { end: number; recordAlign: number; leaf?: Leaf } | undefined {
     const { size, align } = this.sizeAlign(m.type, m.loc, `bitfield ${where}`);
     const t = this.resolve(m.type);
@@ -489,14 +492,17 @@ class LayoutEngine {
       // GCC moves to the declared type's boundary (or a larger aligned(N)) even in packed records;
       // where unnamed fields align the record, packed does not lower a zero-width one's type
       // alignment and an aligned(N) on it counts too (stor-layout.cc, update_alignment_for_field).
+      // #pragma pack does not apply to them either.
       return { end: alignUp(bitpos, Math.max(alignBits, user * 8)), recordAlign: unnamedBitfieldsAlign(this.arch) ? Math.max(align, user) : 1 };
     }
     // GCC (layout_decl) lays a bitfield of exactly 8/16/32/64 bits that sits on a boundary of its
     // width out as an ordinary integer of that width: the type's own (possibly raised) alignment
     // then does not move it, and the width's alignment counts for the record.
     const modeBits = [8, 16, 32, 64].includes(width) && !(packed && width > 8) && bitpos % width === 0 ? width : 0;
-    let start = user ? alignUp(bitpos, user * 8) : bitpos;
-    if (!modeBits && !packed && excessUnitSpan(start, width, alignBits, unitBits)) {
+    const ownAlign = clampAlign(user, maxFieldAlign);
+    let start = ownAlign ? alignUp(bitpos, ownAlign * 8) : bitpos;
+    // Under #pragma pack GCC skips the PCC placement entirely (maximum_field_alignment != 0).
+    if (!modeBits && !packed && !maxFieldAlign && excessUnitSpan(start, width, alignBits, unitBits)) {
       // GCC rounds only the bit position within the current offset_align unit, so a type aligned
       // beyond offset_align moves to that unit's start plus its alignment, not to a multiple of it.
       const unitStart = start - (start % offsetAlignBits);
@@ -505,7 +511,9 @@ class LayoutEngine {
     // Only named bitfields give the record alignment (unless the psABI says unnamed ones do too):
     // neither the type's nor an aligned(N) on an unnamed field counts on x86_64 and RISC-V.
     const counts = m.name !== undefined || unnamedBitfieldsAlign(this.arch);
-    const recordAlign = counts ? Math.max(packed ? 1 : align, user, modeBits / 8) : 1;
+    // Under #pragma pack the type's alignment counts capped, even for a packed field.
+    const typeAlign = maxFieldAlign ? Math.min(align, maxFieldAlign) : packed ? 1 : align;
+    const recordAlign = counts ? Math.max(typeAlign, clampAlign(Math.max(user, modeBits / 8), maxFieldAlign)) : 1;
     if (m.name === undefined) return { end: start + width, recordAlign };
     const unitOffset = Math.floor(start / unitBits) * size;
     const bitOffset = start - unitOffset * 8;
@@ -579,6 +587,11 @@ const at = (loc: SourceLoc): { file: string; line: number } => ({ file: loc.file
 
 function recordName(decl: RecordDecl): string {
   return `${decl.kind} ${decl.tag ?? `<anonymous at ${(decl.defLoc ?? decl.loc).file}:${(decl.defLoc ?? decl.loc).line}>`}`;
+}
+
+/** An alignment capped by #pragma pack's maximum (0: none in force). */
+function clampAlign(align: number, maxFieldAlign: number): number {
+  return maxFieldAlign ? Math.min(align, maxFieldAlign) : align;
 }
 
 function alignUp(n: number, a: number): number {

@@ -3,7 +3,8 @@
  * structs and unions, 1-D and multi-dimensional arrays sized by macros, flexible arrays,
  * bitfields (named, unnamed, zero-width, of typedefs and enums, of over-aligned typedefs after
  * arbitrary offsets), packed/aligned on structs,
- * members and typedefs, attributes after a tag and on forward declarations, enums, KVM_* macros
+ * members and typedefs, #pragma pack regions (push/pop, with ids, set/reset, opened inside a body),
+ * attributes after a tag and on forward declarations, enums, KVM_* macros
  * with casts, shifts, sizeof, ternaries, and ioctls. Every header is valid GNU C: gcc is the
  * oracle (tests/property-gcc.test.ts), so anything it rejects would be a bug here.
  *
@@ -209,7 +210,16 @@ class HeaderBuilder {
     const aligned = this.chance(20) ? ` __attribute__((aligned(${this.pick([8, 16, 32])})))` : '';
     const before = packed && this.chance(50) ? ' __attribute__((packed))' : '';
     const after = packed && !before ? ' __attribute__((packed))' : '';
-    this.lines.push(`${kw}${before} ${tag} {`, ...body.text.map((l) => `  ${l}`), `}${after}${aligned};`);
+    // A #pragma pack region around the record, opened inside its body, or set and reset around it.
+    const pack = this.chance(20) ? this.pick([1, 2, 4, 8, 16]) : 0;
+    const style = pack ? this.int(0, 2) : -1;
+    const text = body.text.map((l) => `  ${l}`);
+    if (style === 1) text.splice(this.int(0, text.length), 0, `#pragma pack(push, ${pack})`);
+    if (style === 0) this.lines.push(this.chance(50) ? `#pragma pack(push, ${pack})` : `#pragma pack(push, ${this.p}_r, ${pack})`);
+    if (style === 2) this.lines.push(`#pragma pack(${pack})`);
+    this.lines.push(`${kw}${before} ${tag} {`, ...text, `}${after}${aligned};`);
+    if (style === 0 || style === 1) this.lines.push('#pragma pack(pop)');
+    if (style === 2) this.lines.push('#pragma pack()');
     this.allRecords.push(`${kw} ${tag}`);
     if (!body.flex) this.records.push({ spelling: `${kw} ${tag}`, arrayOk: true });
   }
