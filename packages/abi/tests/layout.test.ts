@@ -1,10 +1,12 @@
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { evalConstExpr } from '../src/generator/expr.js';
 import { computeLayouts, type Layouts } from '../src/generator/layout.js';
 import { tokenize } from '../src/generator/lexer.js';
 import { parseTranslationUnit } from '../src/generator/parser.js';
+import { preprocess } from '../src/generator/preprocess.js';
 import { HeaderError } from '../src/generator/tokens.js';
 import { resolveScalar } from '../src/runtime/scalars.js';
 import { plainCharSigned } from '../src/spec/arch.js';
@@ -13,12 +15,21 @@ import { runProbe } from './fixtures/layout/gcc-probe.js';
 import { testNeeding } from './helpers/prerequisite.js';
 import { toolchain } from './probe/compile.js';
 
-const FIXTURES = ['bitfields.h', 'packed.h', 'anon.h', 'scalars.h'];
+const FIXTURES = ['bitfields.h', 'packed.h', 'anon.h', 'scalars.h', 'pragma-pack.h'];
 const fixturePath = (name: string) => fileURLToPath(new URL(`./fixtures/layout/${name}`, import.meta.url));
 
 /** The layouts of `src`, with where things were declared (file/line, checked in generate.test.ts) left out. */
 function layoutOf(src: string, arch: Arch = 'x86_64', file = 'snippet.h'): Layouts {
-  const layouts = computeLayouts(parseTranslationUnit(tokenize(src, file)), arch, evalConstExpr);
+  return withoutLocs(computeLayouts(parseTranslationUnit(tokenize(src, file)), arch, evalConstExpr));
+}
+
+/** A fixture's layouts through the preprocessor, which tracks #pragma pack. */
+function fixtureLayout(name: string, arch: Arch = 'x86_64'): Layouts {
+  const pp = preprocess({ entry: [fixturePath(name)], includeDirs: [], predefined: {} });
+  return withoutLocs(computeLayouts(parseTranslationUnit(pp.tokens, pp.packs), arch, evalConstExpr));
+}
+
+function withoutLocs(layouts: Layouts): Layouts {
   for (const s of Object.values(layouts.structs)) {
     delete s.file;
     delete s.line;
@@ -49,7 +60,7 @@ for (const arch of ARCHES) {
   for (const fixture of FIXTURES) {
     testNeeding(noCompiler(arch), `${fixture} on ${arch} matches gcc (sizes, alignments, offsets, bit positions, types)`, (t) => {
       const text = readFileSync(fixturePath(fixture), 'utf8');
-      const { structs } = layoutOf(text, arch, fixture);
+      const { structs } = fixtureLayout(fixture, arch);
       const { checks, mismatches } = runProbe(arch, text, structs);
       t.true(checks > 40, `only ${checks} checks`);
       t.deepEqual(mismatches, []);
@@ -168,6 +179,19 @@ test('unnamed bitfields align the record on arm64 only', (t) => {
   t.deepEqual(sizes('arm64'), [[8, 4], [8, 8], [4, 4], [8, 8]]);
 });
 
+test('over-aligned bitfields round up from the last 16-byte boundary, as gcc does (#17.6)', (t) => {
+  const src = readFileSync(fixturePath('bitfields.h'), 'utf8');
+  const facts = (arch: Arch) => {
+    const { structs } = layoutOf(src, arch);
+    return ['bf_overaligned_unnamed', 'bf_overaligned_named', 'bf_overaligned_in_aligned', 'bf_overaligned_on_boundary']
+      .map((k) => [structs[k].size, leaf(structs[k], 'after').offset]);
+  };
+  // What gcc, aarch64-linux-gnu-gcc and riscv64-linux-gnu-gcc 12 give.
+  t.deepEqual(facts('x86_64'), [[88, 84], [128, 84], [128, 68], [24, 20]]);
+  t.deepEqual(facts('riscv64'), [[88, 84], [128, 84], [128, 68], [24, 20]]);
+  t.deepEqual(facts('arm64'), [[128, 84], [128, 84], [128, 68], [64, 20]]);
+});
+
 test('packed and aligned', (t) => {
   const { structs } = layoutOf(readFileSync(fixturePath('packed.h'), 'utf8'));
   t.deepEqual([structs.pk_whole.size, structs.pk_whole.align, leaf(structs.pk_whole, 'c').offset], [15, 1, 5]);
@@ -233,6 +257,43 @@ test('layout errors name file:line and the construct', (t) => {
   err('struct a {\n  void v;\n};', /^snippet\.h:2: member struct a\.v: 'void' has no size/);
   err('struct a {\n  int n;\n  int flex[];\n  int after;\n};', /^snippet\.h:3: member struct a\.flex: flexible array member is not the last member/);
   t.notThrows(() => layoutOf('struct a { int x; };\n_Static_assert(sizeof(struct a) == 4, "size");'));
+});
+
+/** Headers gcc refuses, each with the one-line error the generator must give instead. */
+const REFUSED: Array<[string, RegExp]> = [
+  ['struct a {\n  int x;\n  int x;\n};', /^snippet\.h:3: member struct a\.x: duplicate member 'x' \(first declared at snippet\.h:2\)$/],
+  ['struct a {\n  unsigned x : 3;\n  unsigned x : 4;\n};', /^snippet\.h:3: member struct a\.x: duplicate member 'x'/],
+  // kvm_run-like: the anonymous union got a name that another member already has.
+  ['struct a {\n  int exit;\n  union {\n    int io;\n  } exit;\n};', /^snippet\.h:5: member struct a\.exit: duplicate member 'exit' \(first declared at snippet\.h:2\)$/],
+  // A member of an anonymous union is a member of the enclosing struct, at any depth.
+  ['struct a {\n  struct {\n    union {\n      int y;\n    };\n  };\n  long y;\n};', /^snippet\.h:7: member struct a\.y: duplicate member 'y' \(first declared at snippet\.h:4\)$/],
+  ['struct a {\n  int x;\n  union {\n    struct {\n      int x;\n    };\n  };\n};', /^snippet\.h:5: member struct a\.x: duplicate member 'x' \(first declared at snippet\.h:2\)$/],
+  ['struct a {\n  int f[];\n};', /^snippet\.h:2: member struct a\.f: flexible array member in a struct with no named members$/],
+  ['struct a {\n  int : 3;\n  int f[];\n};', /^snippet\.h:3: member struct a\.f: flexible array member in a struct with no named members$/],
+  ['union a {\n  int x;\n  int f[];\n};', /^snippet\.h:3: member union a\.f: flexible array member in a union$/],
+  ['enum e {\n  A = 1,\n  A = 1\n};', /^snippet\.h:3: enumerator A: redeclared \(first declared at snippet\.h:2\)$/],
+  ['enum e { A = 1 };\nenum f { A = 1 };', /^snippet\.h:2: enumerator A: redeclared \(first declared at snippet\.h:1\)$/],
+  ['struct a {\n  _Bool b : 2;\n};', /^snippet\.h:2: bitfield struct a\.b: width 2 exceeds its type \(1 bit\)$/],
+];
+/** Their neighbours gcc accepts: an anonymous struct counts as a named member, a named union's names are its own. */
+const ACCEPTED = [
+  'struct a { struct { int x; }; int f[]; };',
+  'struct a { struct { }; int f[]; };',
+  'struct a { int x; union { int x; } u; };',
+  'struct a { int f[0]; };\nunion b { int f[0]; };',
+  'struct a { union { int n; struct { struct { } e; int f[]; }; }; };',
+  'struct a { _Bool b : 1; };',
+];
+
+test('what gcc refuses is refused with a one-line error naming the header line (#22)', (t) => {
+  for (const [src, message] of REFUSED) t.throws(() => layoutOf(src), { instanceOf: HeaderError, message }, src);
+  for (const src of ACCEPTED) t.notThrows(() => layoutOf(src), src);
+});
+
+testNeeding(noCompiler('x86_64'), 'gcc refuses and accepts exactly those headers', (t) => {
+  const gccAccepts = (src: string) => spawnSync('gcc', ['-std=gnu11', '-fsyntax-only', '-x', 'c', '-'], { input: src }).status === 0;
+  for (const [src] of REFUSED) t.false(gccAccepts(src), src);
+  for (const src of ACCEPTED) t.true(gccAccepts(src), src);
 });
 
 test('sizeofType and alignofType see every complete type', (t) => {

@@ -55,7 +55,7 @@ export function relativeToIncludeDir(includeDirs: string[]): (path: string) => s
 function specFrom(pp: PreprocessResult, opts: GenerateOptions, display: (path: string) => string): Spec {
   const { arch, kernel } = opts;
   const warn = opts.warn ?? (() => {});
-  const tu = parseTranslationUnit(pp.tokens);
+  const tu = parseTranslationUnit(pp.tokens, pp.packs);
   const layout = computeLayouts(tu, arch, evalConstExpr);
   const enumValues = layout.enumConstants;
   const ctx: ExprContext = {

@@ -346,14 +346,18 @@ class LayoutEngine {
   // ---- enums ----
 
   private layoutEnum(decl: EnumDecl): void {
+    const declaredHere = new Map<string, SourceLoc>();
     let next = 0n;
     let min = 0n;
     let max = 0n;
     for (const e of decl.enumerators ?? []) {
       const v = e.value ? this.eval(e.value, e.loc, `enumerator ${e.name}`) : next;
-      if (Object.hasOwn(this.enumConstants, e.name) && this.enumConstants[e.name] !== v) {
-        throw new HeaderError(e.loc, `enumerator ${e.name}`, 'redefined with a different value');
+      if (Object.hasOwn(this.enumConstants, e.name)) {
+        // GCC refuses any redeclaration, even with the same value.
+        const first = this.enumeratorLocs[e.name] ?? declaredHere.get(e.name);
+        throw new HeaderError(e.loc, `enumerator ${e.name}`, `redeclared${first ? ` (first declared at ${first.file}:${first.line})` : ''}`);
       }
+      declaredHere.set(e.name, e.loc);
       this.enumConstants[e.name] = v;
       if (v < min) min = v;
       if (v > max) max = v;
@@ -386,20 +390,31 @@ class LayoutEngine {
     this.inProgress.add(decl);
     const isUnion = decl.kind === 'union';
     const packedRecord = decl.attrs.packed;
+    // GCC keeps a field's position as an offset in units of offset_align (BIGGEST_ALIGNMENT, or the
+    // record's own aligned(N) if larger) plus a bit position below it (stor-layout.cc, normalize_rli).
+    const maxFieldAlign = decl.maxFieldAlign ?? 0;
+    const offsetAlignBits = Math.max(BIGGEST_ALIGNMENT, decl.attrs.aligned.length ? this.userAlign(decl.attrs.aligned) : 0) * 8;
     let bitpos = 0;
     let unionBits = 0;
     let align = 1;
     const leaves: Leaf[] = [];
+    const names = new Map<string, SourceLoc>();
+    // GCC counts an anonymous struct/union as a named member here (c-decl.cc, finish_struct).
+    let sawNamed = false;
     for (const [i, m] of decl.members!.entries()) {
       const where = recordName(decl) + (m.name ? `.${m.name}` : '');
       const r = this.resolve(m.type);
-      if (r.kind === 'array' && r.size === null && !isUnion && i !== decl.members!.length - 1) {
-        throw new HeaderError(m.loc, `member ${where}`, 'flexible array member is not the last member');
+      if (r.kind === 'array' && r.size === null) {
+        if (isUnion) throw new HeaderError(m.loc, `member ${where}`, 'flexible array member in a union');
+        if (i !== decl.members!.length - 1) throw new HeaderError(m.loc, `member ${where}`, 'flexible array member is not the last member');
+        if (!sawNamed) throw new HeaderError(m.loc, `member ${where}`, 'flexible array member in a struct with no named members');
       }
+      this.declareNames(m, r, names, decl);
+      sawNamed ||= m.name !== undefined || (r.kind === 'record' && !m.bitWidth);
       const packed = packedRecord || m.attrs.packed;
       const user = m.attrs.aligned.length ? this.userAlign(m.attrs.aligned) : 0;
       if (m.bitWidth) {
-        const placed = this.placeBitfield(m, where, isUnion ? 0 : bitpos, packed, user);
+        const placed = this.placeBitfield(m, where, isUnion ? 0 : bitpos, packed, user, offsetAlignBits, maxFieldAlign);
         if (placed === undefined) continue;
         if (isUnion) unionBits = Math.max(unionBits, placed.end);
         else bitpos = placed.end;
@@ -408,7 +423,8 @@ class LayoutEngine {
         continue;
       }
       const { size, align: typeAlign } = this.sizeAlign(m.type, m.loc, `member ${where}`);
-      const fieldAlign = Math.max(packed ? 1 : typeAlign, user);
+      // #pragma pack(N) caps every member's alignment, an aligned(N) on it included.
+      const fieldAlign = clampAlign(Math.max(packed ? 1 : typeAlign, user), maxFieldAlign);
       const offsetBits = isUnion ? 0 : alignUp(bitpos, fieldAlign * 8);
       if (isUnion) unionBits = Math.max(unionBits, size * 8);
       else bitpos = offsetBits + size * 8;
@@ -423,6 +439,33 @@ class LayoutEngine {
     return layout;
   }
 
+  /**
+   * Adds the names `m` brings into its record's scope (an anonymous struct/union brings its own
+   * members') to `names`, refusing a duplicate as GCC does.
+   */
+  private declareNames(m: Member, resolved: CType, names: Map<string, SourceLoc>, decl: RecordDecl): void {
+    const add = (name: string, loc: SourceLoc) => {
+      const first = names.get(name);
+      if (first) throw new HeaderError(loc, `member ${recordName(decl)}.${name}`, `duplicate member '${name}' (first declared at ${first.file}:${first.line})`);
+      names.set(name, loc);
+    };
+    if (m.name !== undefined) add(m.name, m.loc);
+    else if (resolved.kind === 'record' && resolved.decl.tag === undefined && !m.bitWidth) {
+      for (const [name, loc] of this.scopeNames(resolved.decl)) add(name, loc);
+    }
+  }
+
+  /** The member names visible in a record: its named members and those of its anonymous ones. */
+  private scopeNames(decl: RecordDecl): Array<[string, SourceLoc]> {
+    const out: Array<[string, SourceLoc]> = [];
+    for (const m of decl.members ?? []) {
+      const r = this.resolve(m.type);
+      if (m.name !== undefined) out.push([m.name, m.loc]);
+      else if (r.kind === 'record' && r.decl.tag === undefined && !m.bitWidth) out.push(...this.scopeNames(r.decl));
+    }
+    return out;
+  }
+
   /** undefined for a zero-width field; otherwise where the field ends and what it adds. */
   private placeBitfield(
     m: Member,
@@ -430,6 +473,8 @@ class LayoutEngine {
     bitpos: number,
     packed: boolean,
     user: number,
+    offsetAlignBits: number,
+    maxFieldAlign: number,
   ): { end: number; recordAlign: number; leaf?: Leaf } | undefined {
     const { size, align } = this.sizeAlign(m.type, m.loc, `bitfield ${where}`);
     const t = this.resolve(m.type);
@@ -437,7 +482,9 @@ class LayoutEngine {
       throw new HeaderError(m.loc, `bitfield ${where}`, `type '${typeToString(m.type)}' is not an integer type`);
     }
     const width = toNumber(this.eval(m.bitWidth!, m.loc, `bitfield ${where} width`), m.loc, `bitfield ${where} width`);
-    if (width > size * 8) throw new HeaderError(m.loc, `bitfield ${where}`, `width ${width} exceeds its type (${size * 8} bits)`);
+    // A _Bool holds one bit, whatever its storage size.
+    const typeBits = t.kind === 'base' && t.name === '_Bool' ? 1 : size * 8;
+    if (width > typeBits) throw new HeaderError(m.loc, `bitfield ${where}`, `width ${width} exceeds its type (${typeBits} bit${typeBits === 1 ? '' : 's'})`);
     const unitBits = size * 8;
     const alignBits = align * 8;
     if (width === 0) {
@@ -445,18 +492,28 @@ class LayoutEngine {
       // GCC moves to the declared type's boundary (or a larger aligned(N)) even in packed records;
       // where unnamed fields align the record, packed does not lower a zero-width one's type
       // alignment and an aligned(N) on it counts too (stor-layout.cc, update_alignment_for_field).
+      // #pragma pack does not apply to them either.
       return { end: alignUp(bitpos, Math.max(alignBits, user * 8)), recordAlign: unnamedBitfieldsAlign(this.arch) ? Math.max(align, user) : 1 };
     }
     // GCC (layout_decl) lays a bitfield of exactly 8/16/32/64 bits that sits on a boundary of its
     // width out as an ordinary integer of that width: the type's own (possibly raised) alignment
     // then does not move it, and the width's alignment counts for the record.
     const modeBits = [8, 16, 32, 64].includes(width) && !(packed && width > 8) && bitpos % width === 0 ? width : 0;
-    let start = user ? alignUp(bitpos, user * 8) : bitpos;
-    if (!modeBits && !packed && excessUnitSpan(start, width, alignBits, unitBits)) start = alignUp(start, alignBits);
+    const ownAlign = clampAlign(user, maxFieldAlign);
+    let start = ownAlign ? alignUp(bitpos, ownAlign * 8) : bitpos;
+    // Under #pragma pack GCC skips the PCC placement entirely (maximum_field_alignment != 0).
+    if (!modeBits && !packed && !maxFieldAlign && excessUnitSpan(start, width, alignBits, unitBits)) {
+      // GCC rounds only the bit position within the current offset_align unit, so a type aligned
+      // beyond offset_align moves to that unit's start plus its alignment, not to a multiple of it.
+      const unitStart = start - (start % offsetAlignBits);
+      start = unitStart + alignUp(start - unitStart, alignBits);
+    }
     // Only named bitfields give the record alignment (unless the psABI says unnamed ones do too):
     // neither the type's nor an aligned(N) on an unnamed field counts on x86_64 and RISC-V.
     const counts = m.name !== undefined || unnamedBitfieldsAlign(this.arch);
-    const recordAlign = counts ? Math.max(packed ? 1 : align, user, modeBits / 8) : 1;
+    // Under #pragma pack the type's alignment counts capped, even for a packed field.
+    const typeAlign = maxFieldAlign ? Math.min(align, maxFieldAlign) : packed ? 1 : align;
+    const recordAlign = counts ? Math.max(typeAlign, clampAlign(Math.max(user, modeBits / 8), maxFieldAlign)) : 1;
     if (m.name === undefined) return { end: start + width, recordAlign };
     const unitOffset = Math.floor(start / unitBits) * size;
     const bitOffset = start - unitOffset * 8;
@@ -530,6 +587,11 @@ const at = (loc: SourceLoc): { file: string; line: number } => ({ file: loc.file
 
 function recordName(decl: RecordDecl): string {
   return `${decl.kind} ${decl.tag ?? `<anonymous at ${(decl.defLoc ?? decl.loc).file}:${(decl.defLoc ?? decl.loc).line}>`}`;
+}
+
+/** An alignment capped by #pragma pack's maximum (0: none in force). */
+function clampAlign(align: number, maxFieldAlign: number): number {
+  return maxFieldAlign ? Math.min(align, maxFieldAlign) : align;
 }
 
 function alignUp(n: number, a: number): number {

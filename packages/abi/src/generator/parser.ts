@@ -6,7 +6,7 @@
  * Sizes stay unevaluated token lists: they may mention sizeof(struct …) or enumerators, which only
  * the layout engine (layout.ts) can resolve for a given arch.
  */
-import { HeaderError, type SourceLoc, type Token } from './tokens.js';
+import { HeaderError, type PackChange, type SourceLoc, type Token } from './tokens.js';
 
 export interface AlignAttr {
   /** The argument of aligned(n); null for a bare `aligned` (the target's largest useful alignment). */
@@ -76,6 +76,8 @@ export interface RecordDecl {
   loc: SourceLoc;
   /** Where the body was given. */
   defLoc?: SourceLoc;
+  /** The `#pragma pack(N)` in force at the closing brace (GCC lays the record out there), in bytes. */
+  maxFieldAlign?: number;
 }
 
 export interface Enumerator {
@@ -120,9 +122,10 @@ export interface TranslationUnit {
   typedefs: Map<string, TypedefDecl>;
 }
 
-export function parseTranslationUnit(tokens: Token[]): TranslationUnit {
+/** `packs`: the preprocessor's #pragma pack changes, by token index, in order. */
+export function parseTranslationUnit(tokens: Token[], packs: PackChange[] = []): TranslationUnit {
   const tu: TranslationUnit = { decls: [], tags: new Map(), typedefs: new Map() };
-  new Parser(tokens, tu, true).translationUnit();
+  new Parser(tokens, tu, true, packs).translationUnit();
   return tu;
 }
 
@@ -241,6 +244,7 @@ class Parser {
     private readonly tu: TranslationUnit,
     /** false for parseTypeName: look things up but never add to the unit. */
     private readonly register: boolean,
+    private readonly packs: PackChange[] = [],
   ) {
     const last = toks[toks.length - 1];
     this.endLoc = last ? last.loc : { file: '<empty>', line: 0 };
@@ -558,6 +562,8 @@ class Parser {
       if (this.atEnd()) this.fail(bodyLoc, `${kw} body`, `unterminated '{'`);
       this.memberDeclaration(members);
     }
+    const maxFieldAlign = this.packAt(this.pos);
+    if (maxFieldAlign) decl.maxFieldAlign = maxFieldAlign;
     this.pos++;
     mergeAttrs(attrs, this.attributes());
     mergeAttrs(decl.attrs, attrs);
@@ -565,6 +571,16 @@ class Parser {
     decl.defLoc = tag ? tagLoc : kwTok.loc;
     this.tu.decls.push({ kind: 'record', decl });
     return { type: { kind: 'record', decl }, defined: decl };
+  }
+
+  /** The #pragma pack maximum in force at token `index`. */
+  private packAt(index: number): number {
+    let value = 0;
+    for (const p of this.packs) {
+      if (p.at > index) break;
+      value = p.maxFieldAlign;
+    }
+    return value;
   }
 
   private memberDeclaration(members: Member[]): void {

@@ -2,7 +2,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ExprError, evalConstExpr } from './expr.js';
 import { tokenize, type LexToken } from './lexer.js';
-import { HeaderError, type SourceLoc, type Token } from './tokens.js';
+import { PackState } from './pragma-pack.js';
+import { HeaderError, type PackChange, type SourceLoc, type Token } from './tokens.js';
 
 export interface PreprocessOptions {
   /** Headers to include in order, as `#include <…>` names (e.g. "linux/kvm.h") or file paths. */
@@ -17,6 +18,8 @@ export interface PreprocessResult {
   macros: MacroTable;
   /** Every file read, absolute, in order of first inclusion. */
   files: string[];
+  /** The #pragma pack changes, by index into `tokens`. */
+  packs: PackChange[];
 }
 
 export interface MacroDef {
@@ -371,6 +374,7 @@ class Preprocessor {
   private readonly files: string[] = [];
   private readonly seen = new Set<string>();
   private readonly once = new Set<string>();
+  private readonly pack = new PackState();
   private readonly includeDirs: string[];
 
   constructor(private readonly opts: PreprocessOptions) {
@@ -387,7 +391,7 @@ class Preprocessor {
       const path = existsSync(e) && statSync(e).isFile() ? resolve(e) : this.find(e, false, undefined, loc, `#include <${e}>`);
       this.includeFile(path, 0);
     }
-    return { tokens: this.out, macros: this.macros, files: this.files };
+    return { tokens: this.out, macros: this.macros, files: this.files, packs: this.pack.changes };
   }
 
   private find(name: string, quoted: boolean, from: string | undefined, loc: SourceLoc, construct: string): string {
@@ -501,6 +505,7 @@ class Preprocessor {
           throw new HeaderError(loc, '#error', lineText(args) || '(no message)');
         case 'pragma':
           if (args[0]?.text === 'once') this.once.add(file);
+          else if (args[0]?.text === 'pack') this.pack.apply(args.slice(1), loc, this.out.length);
           break;
         case 'warning':
         case 'line':

@@ -12,6 +12,15 @@ export interface Token {
   loc: SourceLoc;
 }
 
+/**
+ * A `#pragma pack` state change: from token `at` of the preprocessed stream on, member alignment is
+ * capped at `maxFieldAlign` bytes (0: not capped, GCC's default).
+ */
+export interface PackChange {
+  at: number;
+  maxFieldAlign: number;
+}
+
 /** Header text the generator cannot handle: always names file:line and the construct. */
 export class HeaderError extends Error {
   constructor(

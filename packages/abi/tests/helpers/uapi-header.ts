@@ -1,8 +1,10 @@
 /**
  * fast-check arbitrary for uapi-style headers nobody has written yet: nested named and anonymous
  * structs and unions, 1-D and multi-dimensional arrays sized by macros, flexible arrays,
- * bitfields (named, unnamed, zero-width, of typedefs and enums), packed/aligned on structs,
- * members and typedefs, attributes after a tag and on forward declarations, enums, KVM_* macros
+ * bitfields (named, unnamed, zero-width, of typedefs and enums, of over-aligned typedefs after
+ * arbitrary offsets), packed/aligned on structs,
+ * members and typedefs, #pragma pack regions (push/pop, with ids, set/reset, opened inside a body),
+ * attributes after a tag and on forward declarations, enums, KVM_* macros
  * with casts, shifts, sizeof, ternaries, and ioctls. Every header is valid GNU C: gcc is the
  * oracle (tests/property-gcc.test.ts), so anything it rejects would be a bug here.
  *
@@ -29,6 +31,7 @@ const BASE: IntType[] = [
 class HeaderBuilder {
   private readonly lines: string[] = [];
   private readonly ints: IntType[] = [...BASE];
+  private readonly overAligned: IntType[] = [];
   /** Structs usable by value: [spelling, may be an array element]. */
   private readonly records: Array<{ spelling: string; arrayOk: boolean }> = [];
   private readonly enums: string[] = [];
@@ -63,6 +66,7 @@ class HeaderBuilder {
     this.lines.push(`#ifndef ${P}_KVM_H`, `#define ${P}_KVM_H`, '#include <linux/types.h>', '#include <linux/ioctl.h>', '#define KVMIO 0xAE');
     for (let i = this.int(0, 3); i > 0; i--) this.sizeMacros.push(this.sizeMacro());
     for (let i = this.int(0, 2); i > 0; i--) this.typedef();
+    if (this.chance(40)) this.overAlignedTypedef();
     for (let i = this.int(0, 2); i > 0; i--) this.enumDecl();
     const structs = this.int(1, 4);
     for (let i = 0; i < structs; i++) this.topRecord();
@@ -87,6 +91,16 @@ class HeaderBuilder {
     const align = raise ? Math.max(base.bits / 8, 1) * this.pick([2, 4]) : 1;
     this.lines.push(`typedef ${base.spelling} ${name} __attribute__((aligned(${Math.min(align, 16)})));`);
     this.ints.push({ spelling: name, bits: base.bits, arrayOk: !raise });
+  }
+
+  /** A type aligned beyond BIGGEST_ALIGNMENT (16): GCC places its bitfields relative to 16-byte units. */
+  private overAlignedTypedef(): void {
+    const name = `${this.p}_t${this.ints.length}`;
+    const base = this.pick(BASE);
+    this.lines.push(`typedef ${base.spelling} ${name} __attribute__((aligned(${this.pick([32, 64])})));`);
+    const t = { spelling: name, bits: base.bits, arrayOk: false };
+    this.ints.push(t);
+    this.overAligned.push(t);
   }
 
   private enumDecl(): void {
@@ -174,7 +188,11 @@ class HeaderBuilder {
       const t = this.pick(this.ints);
       const roll = this.int(0, 9);
       if (roll === 0) out.push(`${t.spelling} : 0${this.chance(30) ? ` __attribute__((aligned(${this.pick([2, 4, 8])})))` : ''};`);
-      else if (roll <= 2) out.push(`${t.spelling} : ${this.int(1, t.bits)}${this.chance(30) ? ` __attribute__((aligned(${this.pick([1, 2, 4, 8])})))` : ''};`);
+      else if (roll === 1 && this.overAligned.length > 0) {
+        // Unnamed, of an over-aligned type, after whatever the previous members left.
+        const o = this.pick(this.overAligned);
+        out.push(`${o.spelling} : ${this.int(1, o.bits)};`);
+      } else if (roll <= 2) out.push(`${t.spelling} : ${this.int(1, t.bits)}${this.chance(30) ? ` __attribute__((aligned(${this.pick([1, 2, 4, 8])})))` : ''};`);
       else {
         const width = this.chance(30) ? this.pick([8, 16, 32, 64].filter((w) => w <= t.bits)) : this.int(1, t.bits);
         out.push(`${t.spelling} ${i === 0 ? first : `m${this.member++}`} : ${width}${this.attr()};`);
@@ -192,7 +210,16 @@ class HeaderBuilder {
     const aligned = this.chance(20) ? ` __attribute__((aligned(${this.pick([8, 16, 32])})))` : '';
     const before = packed && this.chance(50) ? ' __attribute__((packed))' : '';
     const after = packed && !before ? ' __attribute__((packed))' : '';
-    this.lines.push(`${kw}${before} ${tag} {`, ...body.text.map((l) => `  ${l}`), `}${after}${aligned};`);
+    // A #pragma pack region around the record, opened inside its body, or set and reset around it.
+    const pack = this.chance(20) ? this.pick([1, 2, 4, 8, 16]) : 0;
+    const style = pack ? this.int(0, 2) : -1;
+    const text = body.text.map((l) => `  ${l}`);
+    if (style === 1) text.splice(this.int(0, text.length), 0, `#pragma pack(push, ${pack})`);
+    if (style === 0) this.lines.push(this.chance(50) ? `#pragma pack(push, ${pack})` : `#pragma pack(push, ${this.p}_r, ${pack})`);
+    if (style === 2) this.lines.push(`#pragma pack(${pack})`);
+    this.lines.push(`${kw}${before} ${tag} {`, ...text, `}${after}${aligned};`);
+    if (style === 0 || style === 1) this.lines.push('#pragma pack(pop)');
+    if (style === 2) this.lines.push('#pragma pack()');
     this.allRecords.push(`${kw} ${tag}`);
     if (!body.flex) this.records.push({ spelling: `${kw} ${tag}`, arrayOk: true });
   }
