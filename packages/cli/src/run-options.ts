@@ -218,8 +218,8 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     flag: 'network',
     short: 'n',
     kind: 'strings',
-    arg: 'mode=tap,tapif=NAME|mode=user|mode=socket,path=P[,listen][,mac=…][,hostfwd=tcp:H:G]',
-    help: 'a virtio-net device (repeatable): a tap, user-mode networking through passt, or a UNIX socket to another VM (docs/networking.md; a config file lists { mode, tapif, mac, path, listen, hostfwd })',
+    arg: 'mode=tap,tapif=NAME|mode=user|mode=socket,path=P[,listen][,peer-uid=UID][,mac=…][,hostfwd=tcp:[ADDR:]H:G]',
+    help: 'a virtio-net device (repeatable): a tap, user-mode networking through passt, or a UNIX socket to another VM (docs/networking.md; a config file lists { mode, tapif, mac, path, listen, peerUid, hostfwd }); a forward listens on 127.0.0.1 unless its ADDR says otherwise (0.0.0.0 for every interface)',
     schema: (z) =>
       z.array(
         z.strictObject({
@@ -229,6 +229,7 @@ export const RUN_OPTIONS: readonly RunOption[] = [
           path: z.string().optional(),
           listen: z.boolean().optional(),
           hostfwd: z.array(z.string()).optional(),
+          peerUid: z.number().int().min(0).max(0xfffffffe).optional(),
         }),
       ),
     fromFlag: (raw, origin) => (raw as string[]).map((text, i) => networkSpec(withIndex(i, () => parseNetworkFlag(text)), origin, i)),

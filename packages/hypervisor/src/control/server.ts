@@ -8,9 +8,9 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { dirname } from 'node:path';
-import { native } from '../kvm/native.js';
 import { LineSplitter, TOO_LONG } from './lines.js';
 import { ensurePrivateDir, socketPathProblem } from './paths.js';
+import { listenPrivate, peerUid } from './unix-peer.js';
 import {
   ControlError,
   controlSchemas,
@@ -115,23 +115,6 @@ function removeAtExit(server: ControlServer): void {
   });
 }
 
-function bind(server: net.Server, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
-    server.once('error', onError);
-    // The bind happens inside listen(): a umask makes the socket 0600 from its first moment.
-    const old = process.umask(0o177);
-    try {
-      server.listen(path, () => {
-        server.off('error', onError);
-        resolve();
-      });
-    } finally {
-      process.umask(old);
-    }
-  });
-}
-
 export class ControlServer {
   private readonly connections = new Set<Connection>();
   /** Every accepted socket, refused ones too: close() must see each of them closed. */
@@ -170,7 +153,7 @@ export class ControlServer {
     for (let attempt = 0; ; attempt++) {
       const server = net.createServer({ pauseOnConnect: false });
       try {
-        await bind(server, opts.path);
+        await listenPrivate(server, opts.path);
         const cs = new ControlServer(server, opts.path, opts);
         chmodSync(opts.path, 0o600);
         const st = lstatSync(opts.path);
@@ -203,14 +186,7 @@ export class ControlServer {
     sock.on('close', () => this.sockets.delete(sock));
     if (this.closing) return refuse(sock, 'shutting-down', 'the VMM is shutting down');
     if (this.connections.size >= this.maxConnections) return refuse(sock, 'busy', `at most ${this.maxConnections} connections at once`);
-    const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    let uid: number | undefined;
-    try {
-      if (typeof fd === 'number' && fd >= 0) uid = native().peerCredentials(fd).uid;
-    } catch {
-      uid = undefined;
-    }
-    if (uid !== this.uid) return refuse(sock, 'forbidden', `only uid ${this.uid} may use this socket`);
+    if (peerUid(sock) !== this.uid) return refuse(sock, 'forbidden', `only uid ${this.uid} may use this socket`);
     const conn = new Connection(this, sock);
     this.connections.add(conn);
     sock.on('close', () => {

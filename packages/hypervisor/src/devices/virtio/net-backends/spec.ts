@@ -82,7 +82,7 @@ export function tapNameProblem(name: string): string | undefined {
 export type NetworkSpec =
   | { mode: 'tap'; tapif: string; mac?: string }
   | { mode: 'user'; mac?: string; hostfwd?: string[] }
-  | { mode: 'socket'; path: string; listen?: boolean; mac?: string };
+  | { mode: 'socket'; path: string; listen?: boolean; mac?: string; peerUid?: number };
 
 export const NETWORK_SYNTAX = 'mode=tap,tapif=NAME[,mac=…] | mode=user[,mac=…][,hostfwd=tcp:[HOSTADDR:]HOSTPORT:GUESTPORT] | mode=socket,path=P[,listen][,peer-uid=UID]';
 
