@@ -77,6 +77,11 @@ export interface ListenOptions {
 const MAX_PENDING_WRITE = 1 << 20;
 /** How long close() lets requests in flight (a `stop`, say) finish and be answered. */
 const CLOSE_GRACE_MS = 2000;
+/**
+ * A connection that has not completed a request line for this long (none in flight, no console
+ * attached) is closed: idle clients must not hold the connection limit (docs/control.md).
+ */
+export const IDLE_TIMEOUT_MS = 5000;
 
 function errorReply(id: RequestId | null, code: ErrorCode, message: string): Reply {
   return { v: PROTOCOL_VERSION, id, error: { code, message } };
@@ -221,7 +226,8 @@ export class ControlServer {
         return { reply: errorReply(id, 'unknown-method', `unknown method '${method}' (methods: ${known})`) };
       }
       const m = method as MethodName;
-      const params = s.methods[m].params.safeParse(env.data.params ?? {});
+      // The params as sent: the envelope's record schema copies them and silently loses an own `__proto__`.
+      const params = s.methods[m].params.safeParse((json as { params?: unknown }).params ?? {});
       if (!params.success) return { reply: errorReply(id, 'invalid-params', firstIssue(params.error, 'params')) };
       const target = await this.waitForTarget();
       if (!target || this.closing) return { reply: errorReply(id, 'shutting-down', 'the VMM is shutting down') };
@@ -303,12 +309,22 @@ class Connection {
   private running = false;
   private ended = false;
   private session: ConsoleSession | undefined;
+  private idle: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly server: ControlServer,
     private readonly sock: net.Socket,
   ) {
     sock.on('data', (chunk: Buffer) => this.receive(chunk));
+    this.armIdle();
+  }
+
+  /** (Re)starts the idle clock; a request in flight or an attached console stops it. */
+  private armIdle(): void {
+    clearTimeout(this.idle);
+    if (this.ended || this.session) return;
+    this.idle = setTimeout(() => (this.running ? this.armIdle() : this.end()), IDLE_TIMEOUT_MS);
+    this.idle.unref();
   }
 
   private receive(chunk: Buffer): void {
@@ -333,11 +349,13 @@ class Connection {
           break;
         }
         if (text.trim() === '') continue;
+        this.armIdle();
         this.sock.pause();
         const outcome = await this.server.handle(text);
         if (this.ended) break;
         if ('console' in outcome) this.attachConsole(outcome.console);
         else this.send(outcome.reply);
+        this.armIdle();
         this.sock.resume();
       }
     } finally {
@@ -382,12 +400,14 @@ class Connection {
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    clearTimeout(this.idle);
     this.sock.resume(); // so its hang-up is seen
     hangUp(this.sock);
   }
 
   closed(): void {
     this.ended = true;
+    clearTimeout(this.idle);
     this.session?.detach();
     this.session = undefined;
   }
