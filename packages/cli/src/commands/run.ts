@@ -262,6 +262,7 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
         }
       }
       const detached = process.env[DETACHED_ENV] === '1';
+      if (detached) (await import('../log-rotation.js')).keepLogBounded(ctl.logPath(name));
       server.serve(new hv.MachineControl({ name, socket, machine: vm, run: vmRun, console: hub, log: detached ? ctl.logPath(name) : undefined }));
       // A generated name is news to the person at the terminal; scripts pass --name or read --json.
       if (opts.verbose || (config.name === undefined && process.stderr.isTTY)) say(`VM '${name}', control socket ${socket}`);
