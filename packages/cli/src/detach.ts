@@ -29,7 +29,8 @@ export async function detach(argv: string[], name: string | undefined, json: boo
   // Named once the VM's name is known (a generated one is the VMM's pid), and only if it comes up:
   // a clash must not clobber the running VM's log.
   const starting = join(dir, `.starting-${process.pid}-${randomBytes(4).toString('hex')}${ctl.LOG_SUFFIX}`);
-  const fd = openSync(starting, 'w', 0o600);
+  // Read and append: the VMM rotates it in place (log-rotation.ts), which needs both.
+  const fd = openSync(starting, 'a+', 0o600);
   let child;
   try {
     child = spawn(process.execPath, [BIN, 'run', ...argv.filter((a) => a !== '--detach')], {

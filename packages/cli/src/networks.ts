@@ -15,12 +15,14 @@ export interface NetworkEntry {
   path?: string;
   listen?: boolean;
   hostfwd?: string[];
+  /** mode=socket: the one other uid let in (flag: peer-uid=UID). */
+  peerUid?: number;
 }
 
 const KEYS: Record<NetworkEntry['mode'], ReadonlyArray<keyof NetworkEntry>> = {
   tap: ['tapif', 'mac'],
   user: ['mac', 'hostfwd'],
-  socket: ['path', 'listen', 'mac'],
+  socket: ['path', 'listen', 'mac', 'peerUid'],
 };
 
 /** "mode=user,hostfwd=tcp:2222:22,hostfwd=udp:5555:7" → its entry (keys as a config file spells them). */
@@ -34,6 +36,9 @@ export function parseNetworkFlag(text: string): NetworkEntry {
     if (key === 'listen') {
       if (value !== undefined) throw new OptionError(`'listen' takes no value (in '${text}')`);
       entry.listen = true;
+    } else if (key === 'peer-uid' && value !== undefined) {
+      if (!/^\d{1,10}$/.test(value) || Number(value) > 0xfffffffe) throw new OptionError(`peer-uid '${value}' is not a uid (in '${text}')`);
+      entry.peerUid = Number(value);
     } else if (key === 'hostfwd' && value !== undefined) {
       entry.hostfwd = [...((entry.hostfwd as string[] | undefined) ?? []), value];
     } else if (['mode', 'tapif', 'mac', 'path'].includes(key) && value !== undefined) {
@@ -75,5 +80,6 @@ export function networkSpec(e: NetworkEntry, origin: Origin, index: number): Net
   }
   if (mode === 'user') return { mode, ...mac, ...(e.hostfwd?.length ? { hostfwd: [...e.hostfwd] } : {}) };
   if (!e.path) throw new OptionError('mode=socket needs path=P', undefined, where('path'));
-  return { mode, path: resolve(origin.baseDir, e.path), ...(e.listen ? { listen: true } : {}), ...mac };
+  const peer = e.peerUid !== undefined ? { peerUid: e.peerUid } : {};
+  return { mode, path: resolve(origin.baseDir, e.path), ...(e.listen ? { listen: true } : {}), ...mac, ...peer };
 }

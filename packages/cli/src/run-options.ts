@@ -9,7 +9,7 @@
  * Flags that only shape one invocation (--json, -v, --detach, --config, --print-config) are not VM
  * options and live in commands/run.ts.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { jsonPath, nameProblem } from '@kvm-ts/hypervisor/control/paths';
@@ -19,6 +19,7 @@ import type { NetworkSpec } from '@kvm-ts/hypervisor/net-spec';
 import { parseDiskSpec } from './disks.js';
 import { networkSpec, parseNetworkFlag, type NetworkEntry } from './networks.js';
 import { UsageError } from './errors.js';
+import { FileRefusal, readRegularFile } from './regular-file.js';
 
 const MiB = 1024 * 1024;
 const DEFAULT_MEM = 256 * MiB;
@@ -218,8 +219,8 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     flag: 'network',
     short: 'n',
     kind: 'strings',
-    arg: 'mode=tap,tapif=NAME|mode=user|mode=socket,path=P[,listen][,mac=…][,hostfwd=tcp:H:G]',
-    help: 'a virtio-net device (repeatable): a tap, user-mode networking through passt, or a UNIX socket to another VM (docs/networking.md; a config file lists { mode, tapif, mac, path, listen, hostfwd })',
+    arg: 'mode=tap,tapif=NAME|mode=user|mode=socket,path=P[,listen][,peer-uid=UID][,mac=…][,hostfwd=tcp:[ADDR:]H:G]',
+    help: 'a virtio-net device (repeatable): a tap, user-mode networking through passt, or a UNIX socket to another VM (docs/networking.md; a config file lists { mode, tapif, mac, path, listen, peerUid, hostfwd }); a forward listens on 127.0.0.1 unless its ADDR says otherwise (0.0.0.0 for every interface)',
     schema: (z) =>
       z.array(
         z.strictObject({
@@ -229,6 +230,7 @@ export const RUN_OPTIONS: readonly RunOption[] = [
           path: z.string().optional(),
           listen: z.boolean().optional(),
           hostfwd: z.array(z.string()).optional(),
+          peerUid: z.number().int().min(0).max(0xfffffffe).optional(),
         }),
       ),
     fromFlag: (raw, origin) => (raw as string[]).map((text, i) => networkSpec(withIndex(i, () => parseNetworkFlag(text)), origin, i)),
@@ -362,14 +364,23 @@ export function configJsonSchema(z: Z): unknown {
   return { title: 'kvm-cli run --config', ...z.toJSONSchema(configSchema(z), { io: 'input' }) };
 }
 
-/** Reads and shape-checks a config file: each key's raw value. Errors name the file and the JSON path. */
+/** The largest config file read (docs/limits.md): far above any real one, far below a memory problem. */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Reads and shape-checks a config file: each key's raw value. Errors name the file and the JSON
+ * path. Only a regular file of at most MAX_CONFIG_BYTES is read (checked on the opened fd).
+ */
 export function readConfigFile(path: string, z: Z): Record<string, unknown> {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFile(path, MAX_CONFIG_BYTES).toString('utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`--config: ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : `cannot read it (${code})`}`);
+    if (err instanceof FileRefusal && err.size !== undefined) {
+      throw new UsageError(`--config: ${path}: larger than ${MAX_CONFIG_BYTES / 1024 / 1024} MiB, the most a config file may be`);
+    }
+    if (err instanceof FileRefusal) throw new UsageError(`--config: ${path}: ${err.reason}`);
+    throw err;
   }
   let json: unknown;
   try {

@@ -4,6 +4,7 @@
  * output and keeps the guest's status. Any other write error (ENOSPC on `>/dev/full`, EIO) is one
  * line on stderr and exit status 1 — never an unhandled 'error' event and its stack trace.
  */
+import { printable } from '@kvm-ts/hypervisor/control/paths';
 
 export interface StreamPolicy {
   /** The reader of stdout went away (EPIPE). */
@@ -40,9 +41,12 @@ export function mustExit(): boolean {
   return exitWhenDone;
 }
 
-/** One diagnostic line on stderr, unless stderr already failed. */
+/** The longest diagnostic line: one that echoes a whole input file is no diagnostic. */
+const MAX_SAY = 4096;
+
+/** One diagnostic line on stderr, unless stderr already failed; what it echoes cannot drive the terminal. */
 export function say(line: string): void {
-  if (stderrUsable) process.stderr.write(`kvm-cli: ${line}\n`);
+  if (stderrUsable) process.stderr.write(`kvm-cli: ${printable(line, MAX_SAY)}\n`);
 }
 
 /** Replaces the policy (kvm-cli run: while and after a VM runs). */

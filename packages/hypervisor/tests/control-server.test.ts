@@ -460,3 +460,31 @@ test('fuzz: random lines get only valid replies, nothing escapes, the server kee
   t.true(tooLong > 0, 'no over-long line was generated');
   t.log(`fuzzed ${direct} lines directly and ${overSocket} connections over the socket (${tooLong} closed for an over-long line)`);
 });
+
+test('64 idle connections lock nobody out for long: stat answers within 10 s', async (t) => {
+  const { path } = await serve(t);
+  const idle = Array.from({ length: 64 }, () => raw(path));
+  t.teardown(() => idle.forEach((c) => c.sock.destroy()));
+  await Promise.all(idle.map((c) => new Promise((r) => c.sock.once('connect', r))));
+  const t0 = Date.now();
+  let result: Result<'stat'> | undefined;
+  while (!result && Date.now() - t0 < 10_000) {
+    try {
+      result = await call(path, 'stat', {}, 2000);
+    } catch (err) {
+      t.is((err as ControlError).code, 'busy');
+      await sleep(250);
+    }
+  }
+  t.truthy(result, 'stat still refused 10 s after the idle flood');
+  t.true(idle.every((c) => c.sock.destroyed || c.sock.readableEnded), 'the idle connections were closed');
+});
+
+test('a `__proto__` member of params is refused like any unknown member', async (t) => {
+  const { path } = await serve(t);
+  const c = raw(path);
+  t.teardown(() => c.sock.destroy());
+  c.send('{"v":1,"id":1,"method":"stat","params":{"__proto__":{"x":1}}}\n');
+  const reply = JSON.parse(await c.line());
+  t.deepEqual(reply.error, { code: 'invalid-params', message: 'params: Unrecognized key: "__proto__"' });
+});

@@ -1,11 +1,12 @@
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { delimiter, dirname, join } from 'node:path';
+import { delimiter, dirname, isAbsolute, join } from 'node:path';
 import { aptDownload, aptUpdate, availableVersions, privateApt } from './apt.js';
 import { hostDebianRelease } from './cross-gcc.js';
 import { compareDebianVersions } from './debversion.js';
 import { extractDebMembers } from './debs.js';
 import { FetchError } from './errors.js';
 import { userCacheDir } from './paths.js';
+import { joinInside } from '../sources/entry-path.js';
 
 /**
  * A tool the tests run, taken from its Debian package for this host's release without root: the
@@ -26,8 +27,9 @@ export interface UnpackedTool {
  * spawnSync gives it) and no SHLVL sources ~/.bashrc, which can block in a stripped CI environment.
  */
 export function findOnPath(tool: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  // An empty or relative entry means the current directory: whoever controls it would choose the tool.
   for (const dir of (env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
+    if (!isAbsolute(dir)) continue;
     const path = join(dir, tool);
     try {
       accessSync(path, constants.X_OK);
@@ -72,7 +74,7 @@ export async function fetchUnpackedTool(tool: UnpackedTool): Promise<FetchedTool
     const deb = readdirSync(work).find((f) => f.endsWith('.deb'));
     if (!deb) throw new FetchError('not-found', `apt-get download ${tool.pkg}=${version} produced no .deb`);
     await extractDebMembers(join(work, deb), work, tool.members);
-    const binary = join(work, tool.binary);
+    const binary = joinInside(work, tool.binary, (why) => new FetchError('extract', `${deb}: /${tool.binary} refused: ${why}`), true);
     if (!existsSync(binary) || !statSync(binary).isFile()) throw new FetchError('extract', `${deb} holds no /${tool.binary}`);
     for (const f of readdirSync(dirname(binary))) chmodSync(join(dirname(binary), f), 0o755);
     rmSync(join(work, deb));

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { join, posix, relative } from 'node:path';
 import type { Arch } from '../spec/types.js';
+import { joinInside, quoted } from '../sources/entry-path.js';
 import { HeaderSyncError } from './errors.js';
 
 /** Where each arch's asm/ lives in linux-libc-dev: arch-independent packages, then multiarch ones. */
@@ -30,9 +31,12 @@ const INCLUDE = /^\s*#\s*include\s*([<"])([^>"]+)[>"]/;
 export function headerClosure(unpacked: string, arch: Arch): HeaderClosure {
   const asmDir = ASM_DIRS[arch].map((d) => join(unpacked, d)).find((d) => existsSync(join(d, 'kvm.h')));
   if (!asmDir) throw new HeaderSyncError('extract', `the package has no asm/kvm.h for ${arch} (looked in ${ASM_DIRS[arch].join(', ')})`);
-  const locate = (rel: string): string | undefined => {
-    const file = rel.startsWith('asm/') ? join(asmDir, rel.slice(4)) : join(unpacked, 'usr/include', rel);
-    return existsSync(file) ? file : undefined;
+  // Every name is checked before it is looked up, and what it finds must not be a symlink out of the package.
+  const locate = (rel: string, includer = 'the package', written = rel): string | undefined => {
+    const refuse = (why: string) => new HeaderSyncError('extract', `#include ${quoted(written)} in ${includer} refused: ${why}`);
+    const [dir, name] = rel.startsWith('asm/') ? [asmDir, rel.slice(4)] : [join(unpacked, 'usr/include'), rel];
+    const file = joinInside(dir, name, refuse);
+    return existsSync(file) ? joinInside(unpacked, relative(unpacked, file), refuse, true) : undefined;
   };
   const files = new Map<string, string>();
   const unresolved: string[] = [];
@@ -50,7 +54,7 @@ export function headerClosure(unpacked: string, arch: Arch): HeaderClosure {
       if (!m) continue;
       // A quoted include is first looked up next to its includer, as the preprocessor does.
       const candidates = m[1] === '"' ? [posix.normalize(posix.join(posix.dirname(rel), m[2])), m[2]] : [m[2]];
-      const hit = candidates.map((c) => [c, locate(c)] as const).find(([, f]) => f !== undefined);
+      const hit = candidates.map((c) => [c, locate(c, rel, m[2])] as const).find(([, f]) => f !== undefined);
       if (!hit) {
         unresolved.push(`${m[2]} from ${rel}`);
         continue;

@@ -6,6 +6,7 @@ import type { Arch } from '../spec/types.js';
 import { upstreamVersion } from '../debian/debversion.js';
 import type { CachedDeb } from '../debian/debs.js';
 import { HeaderSyncError } from './errors.js';
+import { joinInside, quoted } from '../sources/entry-path.js';
 import { extractDeb } from '../debian/debs.js';
 import { headerClosure } from './extract.js';
 import { sha256File } from '../debian/hash.js';
@@ -126,7 +127,7 @@ export async function installSet(set: PinnedSetRecord, deb: CachedDeb, fallback:
       for (const [rel, file] of closure.files) {
         const data = readFileSync(file);
         hashes[rel] = sha256(data);
-        const dest = join(staging, arch, 'include', rel);
+        const dest = joinInside(join(staging, arch, 'include'), rel, (why) => new HeaderSyncError('extract', `header ${quoted(rel)} refused: ${why}`));
         mkdirSync(dirname(dest), { recursive: true });
         writeFileSync(dest, data);
       }

@@ -3,6 +3,7 @@ import { ARCHES, type Arch } from '../spec/types.js';
 import { compareDebianVersions, upstreamVersion } from '../debian/debversion.js';
 import { HeaderSyncError } from './errors.js';
 import { pinsFile } from './paths.js';
+import { entryPathProblem, quoted } from '../sources/entry-path.js';
 
 /** One pinned header set as recorded in kernel-headers/versions.json. */
 export interface PinnedSetRecord {
@@ -72,7 +73,7 @@ function validateSet(raw: unknown, index: number): PinnedSetRecord {
     }
     for (const [path, sha] of Object.entries(map)) {
       if (typeof sha !== 'string' || !SHA256.test(sha)) fail(`${at(`arches.${arch}["${path}"]`)} is not a sha256`);
-      if (path.startsWith('/') || path.split('/').includes('..')) fail(`${at(`arches.${arch}`)} has unsafe path "${path}"`);
+      if (entryPathProblem(path)) fail(`${at(`arches.${arch}`)} has unsafe path ${quoted(path)} (${entryPathProblem(path)})`);
     }
     set.arches[arch as Arch] = map as Record<string, string>;
   }

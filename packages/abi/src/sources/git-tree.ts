@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { Arch } from '../spec/types.js';
 import { TREE_KVM_H, uapiRoots, type TreeFiles } from './linux-tree.js';
+import { entryPathProblem, quoted } from './entry-path.js';
 import { SpecSourceError } from './errors.js';
 
 function git(tree: string, args: string[], input?: string): { ok: boolean; out: Buffer; err: string } {
@@ -24,9 +25,14 @@ export function gitTreeFiles(tree: string, ref: string, arch: Arch): TreeFiles &
   const listing = git(tree, ['ls-tree', '-r', '-z', rev, '--', ...uapiRoots(arch)]);
   if (!listing.ok) throw new SpecSourceError(`${source}: git ls-tree failed: ${listing.err}`);
   const blobs = new Map<string, string>();
+  // Submodules (commit entries) are never followed; a symlink or a name checkout would refuse is refused.
   for (const entry of listing.out.toString('utf8').split('\0')) {
-    const m = /^\d+ blob ([0-9a-f]+)\t(.+)$/.exec(entry);
-    if (m && m[2].endsWith('.h')) blobs.set(m[2], m[1]);
+    const m = /^(\d+) blob ([0-9a-f]+)\t([^]*)$/.exec(entry);
+    if (!m) continue;
+    const [, mode, id, path] = m;
+    const problem = entryPathProblem(path) ?? (mode === '120000' ? 'a symlink, not followed' : undefined);
+    if (problem) throw new SpecSourceError(`${source}: tree entry ${quoted(path)} refused: ${problem}`);
+    if (path.endsWith('.h')) blobs.set(path, id);
   }
   if (!blobs.has(TREE_KVM_H)) throw new SpecSourceError(`${source}: no ${TREE_KVM_H} at ${ref}: not a Linux tree`);
   const makefile = git(tree, ['cat-file', 'blob', `${rev}:Makefile`]);

@@ -3,6 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Arch } from '../spec/types.js';
+import { joinInside, quoted } from './entry-path.js';
+import { SpecSourceError } from './errors.js';
 import { installedHeaderText } from './install-text.js';
 
 /** arch/<dir>/include/uapi/asm holds each arch's asm/kvm.h. */
@@ -63,19 +65,25 @@ export function stageTree(files: TreeFiles, arch: Arch): StagedHeaders {
   const origin = new Map<string, string>();
   const [generic, archRoot] = uapiRoots(arch);
   const put = (rel: string, text: string, from: string): void => {
-    const path = join(dir, rel);
+    const path = joinInside(dir, rel, (why) => new SpecSourceError(`${quoted(from)}: refused: ${why}`));
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, text);
     origin.set(rel, from);
   };
-  for (const p of files.paths) {
-    const rel = p.startsWith(`${archRoot}/`) ? p.slice(archRoot.length + 1) : p.startsWith(`${generic}/`) ? p.slice(generic.length + 1) : undefined;
-    if (rel === undefined) continue;
-    put(rel, installedHeaderText(files.read(p).toString('latin1')), p);
-  }
-  for (const p of files.paths) {
-    const m = /^include\/uapi\/asm-generic\/(.+\.h)$/.exec(p);
-    if (m && !origin.has(`asm/${m[1]}`)) put(`asm/${m[1]}`, `#include <asm-generic/${m[1]}>\n`, p);
+  try {
+    for (const p of files.paths) {
+      const rel = p.startsWith(`${archRoot}/`) ? p.slice(archRoot.length + 1) : p.startsWith(`${generic}/`) ? p.slice(generic.length + 1) : undefined;
+      if (rel === undefined) continue;
+      put(rel, installedHeaderText(files.read(p).toString('latin1')), p);
+    }
+    for (const p of files.paths) {
+      const m = /^include\/uapi\/asm-generic\/(.+\.h)$/.exec(p);
+      if (m && !origin.has(`asm/${m[1]}`)) put(`asm/${m[1]}`, `#include <asm-generic/${m[1]}>\n`, p);
+    }
+  } catch (err) {
+    // A refused entry leaves nothing behind.
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
   }
   return {
     includeDir: dir,

@@ -2,7 +2,7 @@
  * The verbs over running VMs' control sockets (docs/control.md): list, pause, resume, stop, stat,
  * debug and console. Each is a thin client of @kvm-ts/hypervisor/control.
  */
-import { rmSync } from 'node:fs';
+import { lstatSync, rmSync } from 'node:fs';
 import type { ListedVm, MethodName, Params, Result, StatResult } from '@kvm-ts/hypervisor/control';
 import { parse } from '../args.js';
 import { usageLine, type CommandSpec, type OptionSpec } from '../usage.js';
@@ -38,6 +38,14 @@ function socketOf(ctl: Ctl, name: string): string {
 function explain(ctl: Ctl, name: string, socket: string, err: unknown): Error {
   if (err instanceof ctl.ConnectError && err.code === 'ENOENT') return new CliError(`no VM named '${name}' (no ${socket})`);
   if (err instanceof ctl.ConnectError && err.code === 'ECONNREFUSED') {
+    // Connecting to a file that is not a socket is refused too: only a socket is ever removed.
+    let isSocket = false;
+    try {
+      isSocket = lstatSync(socket).isSocket();
+    } catch {
+      // gone meanwhile
+    }
+    if (!isSocket) return new CliError(`no VM named '${name}' (${socket} is not a socket; left alone)`);
     rmSync(socket, { force: true });
     return new CliError(`no VM named '${name}' (its socket was stale and has been removed)`);
   }

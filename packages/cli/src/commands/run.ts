@@ -2,10 +2,11 @@
  * kvm-cli run: boot a kernel (default: the built-in test guest) and exit with the guest's status.
  * With --json, the run summary is the only thing on stdout and the guest console goes to stderr.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { defaultName, socketPath, socketPathProblem } from '@kvm-ts/hypervisor/control/paths';
 import type { NetworkSpec } from '@kvm-ts/hypervisor/net-spec';
 import { parse } from '../args.js';
+import { FileRefusal, readRegularFile } from '../regular-file.js';
 import { parseKnobs } from '../compat-knobs.js';
 import { GuestConsole } from '../console.js';
 import { openDisks, scratchDisk } from '../disks.js';
@@ -46,12 +47,11 @@ export const DETACHED_ENV = 'KVM_TS_DETACHED';
  */
 function readInput(flag: string, path: string, memBytes: number): Uint8Array {
   try {
-    const size = statSync(path).size;
-    if (size > memBytes) throw new UsageError(`${flag}: ${path} (${size} bytes) is larger than the guest's RAM`);
-    return readFileSync(path);
+    return readRegularFile(path, memBytes);
   } catch (err) {
-    if (err instanceof UsageError) throw err;
-    throw new UsageError(`${flag}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    if (err instanceof FileRefusal && err.size !== undefined) throw new UsageError(`${flag}: ${path} (${err.size} bytes) is larger than the guest's RAM`);
+    if (err instanceof FileRefusal) throw new UsageError(`${flag}: cannot read ${path} (${err.reason})`);
+    throw err;
   }
 }
 
@@ -273,6 +273,7 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
         }
       }
       const detached = process.env[DETACHED_ENV] === '1';
+      if (detached) (await import('../log-rotation.js')).keepLogBounded(ctl.logPath(name));
       server.serve(new hv.MachineControl({ name, socket, machine: vm, run: vmRun, console: hub, log: detached ? ctl.logPath(name) : undefined }));
       // A generated name is news to the person at the terminal; scripts pass --name or read --json.
       if (opts.verbose || (config.name === undefined && process.stderr.isTTY)) say(`VM '${name}', control socket ${socket}`);

@@ -19,10 +19,21 @@ export function controlDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.HOME && isAbsolute(env.HOME) ? env.HOME : homedir(), '.kvm-ts', 'run');
 }
 
+/**
+ * Text from a flag, a config file or a peer as an error line may echo it: control characters
+ * (terminal escapes, NUL, newlines) and DEL as \xNN, so nothing echoed can drive the terminal or
+ * split the line; at most `max` characters.
+ */
+export function printable(text: string, max = Infinity): string {
+  // eslint-disable-next-line no-control-regex
+  const escaped = text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return escaped.length > max ? `${escaped.slice(0, max)}…` : escaped;
+}
+
 /** Why `name` cannot name a VM, or undefined when it can. */
 export function nameProblem(name: string): string | undefined {
   if (NAME_RE.test(name)) return undefined;
-  return `'${name}' is not a VM name (1–64 letters, digits, '.', '_' or '-', starting with a letter or digit)`;
+  return `'${printable(name, 80)}' is not a VM name (1–64 letters, digits, '.', '_' or '-', starting with a letter or digit)`;
 }
 
 /** The name of a VM started without --name: unique among running VMs, since it is the VMM's own pid. */

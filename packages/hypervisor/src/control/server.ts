@@ -8,9 +8,9 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { dirname } from 'node:path';
-import { native } from '../kvm/native.js';
 import { LineSplitter, TOO_LONG } from './lines.js';
 import { ensurePrivateDir, socketPathProblem } from './paths.js';
+import { listenPrivate, peerUid } from './unix-peer.js';
 import {
   ControlError,
   controlSchemas,
@@ -77,6 +77,11 @@ export interface ListenOptions {
 const MAX_PENDING_WRITE = 1 << 20;
 /** How long close() lets requests in flight (a `stop`, say) finish and be answered. */
 const CLOSE_GRACE_MS = 2000;
+/**
+ * A connection that has not completed a request line for this long (none in flight, no console
+ * attached) is closed: idle clients must not hold the connection limit (docs/control.md).
+ */
+export const IDLE_TIMEOUT_MS = 5000;
 
 function errorReply(id: RequestId | null, code: ErrorCode, message: string): Reply {
   return { v: PROTOCOL_VERSION, id, error: { code, message } };
@@ -112,23 +117,6 @@ function removeAtExit(server: ControlServer): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const s of liveServers) s.removeSocket();
-  });
-}
-
-function bind(server: net.Server, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
-    server.once('error', onError);
-    // The bind happens inside listen(): a umask makes the socket 0600 from its first moment.
-    const old = process.umask(0o177);
-    try {
-      server.listen(path, () => {
-        server.off('error', onError);
-        resolve();
-      });
-    } finally {
-      process.umask(old);
-    }
   });
 }
 
@@ -170,7 +158,7 @@ export class ControlServer {
     for (let attempt = 0; ; attempt++) {
       const server = net.createServer({ pauseOnConnect: false });
       try {
-        await bind(server, opts.path);
+        await listenPrivate(server, opts.path);
         const cs = new ControlServer(server, opts.path, opts);
         chmodSync(opts.path, 0o600);
         const st = lstatSync(opts.path);
@@ -203,14 +191,7 @@ export class ControlServer {
     sock.on('close', () => this.sockets.delete(sock));
     if (this.closing) return refuse(sock, 'shutting-down', 'the VMM is shutting down');
     if (this.connections.size >= this.maxConnections) return refuse(sock, 'busy', `at most ${this.maxConnections} connections at once`);
-    const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    let uid: number | undefined;
-    try {
-      if (typeof fd === 'number' && fd >= 0) uid = native().peerCredentials(fd).uid;
-    } catch {
-      uid = undefined;
-    }
-    if (uid !== this.uid) return refuse(sock, 'forbidden', `only uid ${this.uid} may use this socket`);
+    if (peerUid(sock) !== this.uid) return refuse(sock, 'forbidden', `only uid ${this.uid} may use this socket`);
     const conn = new Connection(this, sock);
     this.connections.add(conn);
     sock.on('close', () => {
@@ -245,7 +226,8 @@ export class ControlServer {
         return { reply: errorReply(id, 'unknown-method', `unknown method '${method}' (methods: ${known})`) };
       }
       const m = method as MethodName;
-      const params = s.methods[m].params.safeParse(env.data.params ?? {});
+      // The params as sent: the envelope's record schema copies them and silently loses an own `__proto__`.
+      const params = s.methods[m].params.safeParse((json as { params?: unknown }).params ?? {});
       if (!params.success) return { reply: errorReply(id, 'invalid-params', firstIssue(params.error, 'params')) };
       const target = await this.waitForTarget();
       if (!target || this.closing) return { reply: errorReply(id, 'shutting-down', 'the VMM is shutting down') };
@@ -327,12 +309,22 @@ class Connection {
   private running = false;
   private ended = false;
   private session: ConsoleSession | undefined;
+  private idle: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly server: ControlServer,
     private readonly sock: net.Socket,
   ) {
     sock.on('data', (chunk: Buffer) => this.receive(chunk));
+    this.armIdle();
+  }
+
+  /** (Re)starts the idle clock; a request in flight or an attached console stops it. */
+  private armIdle(): void {
+    clearTimeout(this.idle);
+    if (this.ended || this.session) return;
+    this.idle = setTimeout(() => (this.running ? this.armIdle() : this.end()), IDLE_TIMEOUT_MS);
+    this.idle.unref();
   }
 
   private receive(chunk: Buffer): void {
@@ -357,11 +349,13 @@ class Connection {
           break;
         }
         if (text.trim() === '') continue;
+        this.armIdle();
         this.sock.pause();
         const outcome = await this.server.handle(text);
         if (this.ended) break;
         if ('console' in outcome) this.attachConsole(outcome.console);
         else this.send(outcome.reply);
+        this.armIdle();
         this.sock.resume();
       }
     } finally {
@@ -406,12 +400,14 @@ class Connection {
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    clearTimeout(this.idle);
     this.sock.resume(); // so its hang-up is seen
     hangUp(this.sock);
   }
 
   closed(): void {
     this.ended = true;
+    clearTimeout(this.idle);
     this.session?.detach();
     this.session = undefined;
   }

@@ -4,7 +4,7 @@
  * the libuv threadpool). Zero-copy: requests move bytes between the file and guest RAM directly,
  * except with O_DIRECT where an unaligned guest buffer goes through an aligned bounce buffer.
  */
-import { closeSync, constants as fsc, fstatSync, fdatasync, openSync, readv, statSync, writev, close as closeFd } from 'node:fs';
+import { closeSync, constants as fsc, fstatSync, fdatasync, openSync, readv, writev, close as closeFd } from 'node:fs';
 import { basename } from 'node:path';
 import { errnoName, native } from '../../kvm/native.js';
 
@@ -102,27 +102,34 @@ export class DiskImage implements BlockBackend {
 
   static open(opts: DiskOptions): DiskImage {
     const { path } = opts;
-    let st;
-    try {
-      st = statSync(path);
-    } catch {
-      throw new DiskError(`${path}: no such file`);
-    }
-    if (st.isDirectory()) throw new DiskError(`${path} is a directory, not a disk image`);
-    if (!st.isFile()) throw new DiskError(`${path} is not a regular file`);
-    if (st.size % SECTOR !== 0) throw new DiskError(`${path}: size ${st.size} bytes is not a multiple of ${SECTOR}`);
-    // libuv opens every file close-on-exec.
-    const flags = (opts.readOnly ? fsc.O_RDONLY : fsc.O_RDWR) | (opts.direct ? fsc.O_DIRECT : 0);
+    // Checked on the opened fd, not the path: a FIFO or device swapped in after a stat gets no
+    // further. O_NONBLOCK keeps the open of a FIFO from waiting for a writer (a regular file
+    // ignores it). libuv opens every file close-on-exec.
+    const flags = (opts.readOnly ? fsc.O_RDONLY : fsc.O_RDWR) | (opts.direct ? fsc.O_DIRECT : 0) | fsc.O_NOCTTY;
     let fd: number;
     try {
-      fd = openSync(path, flags);
+      fd = openSync(path, flags | fsc.O_NONBLOCK);
     } catch (err) {
       const code = errnoOf(err);
+      if (code === 'ENOENT') throw new DiskError(`${path}: no such file`);
+      if (code === 'EISDIR') throw new DiskError(`${path} is a directory, not a disk image`);
       if (opts.direct && code === 'EINVAL') throw new DiskError(`${path}: its file system does not support direct I/O (drop ',direct')`);
       if (!opts.readOnly && (code === 'EACCES' || code === 'EROFS' || code === 'EPERM')) {
         throw new DiskError(`${path} cannot be opened for writing (${code}); add ',ro' to attach it read-only`);
       }
       throw new DiskError(`${path} cannot be opened (${code})`);
+    }
+    const refuse = (message: string): never => {
+      closeSync(fd);
+      throw new DiskError(message);
+    };
+    const st = fstatSync(fd);
+    if (st.isDirectory()) refuse(`${path} is a directory, not a disk image`);
+    if (!st.isFile()) refuse(`${path} is not a regular file`);
+    if (st.size % SECTOR !== 0) refuse(`${path}: size ${st.size} bytes is not a multiple of ${SECTOR}`);
+    // Offsets travel as JavaScript numbers: beyond 2^53 they are no longer exact.
+    if (!Number.isSafeInteger(st.size + DIRECT_ALIGN)) {
+      refuse(`${path}: size ${fstatSync(fd, { bigint: true }).size} bytes is more than kvm-ts can address (at most 2^53 bytes)`);
     }
     const locked = native().lockFile(fd, !opts.readOnly);
     if (locked !== 0) {

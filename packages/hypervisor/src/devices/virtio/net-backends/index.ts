@@ -17,7 +17,7 @@ export async function openNetBackend(spec: NetworkSpec, log: (line: string) => v
     case 'user':
       return PasstBackend.start({ forwards: (spec.hostfwd ?? []).map(parseHostfwd), log });
     case 'socket':
-      return SocketBackend.open({ path: spec.path, listen: spec.listen, log });
+      return SocketBackend.open({ path: spec.path, listen: spec.listen, peerUid: spec.peerUid, log });
     default:
       throw new NetError(`unknown network mode (${NETWORK_SYNTAX})`);
   }

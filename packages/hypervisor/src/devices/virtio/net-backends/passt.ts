@@ -7,10 +7,12 @@
  * which also happens when the VMM dies by SIGKILL (the kernel closes the VMM's end).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, chmodSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { findOnPath } from '@kvm-ts/abi/debian';
+import { accessSync, chownSync, closeSync, constants, fstatSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { controlDir, ensurePrivateDir } from '../../../control/paths.js';
 import { native } from '../../../kvm/native.js';
 import type { NetBackend } from '../net.js';
 import { NetError, type Hostfwd } from './spec.js';
@@ -22,6 +24,8 @@ const STARTUP_MS = 10_000;
 const STOP_MS = 2_000;
 /** passt's stderr kept to explain an early exit. */
 const STDERR_KEEP = 4096;
+/** Who root's passt runs as (passt's own default, "nobody", by number so the directory can be given to it). */
+export const PASST_RUNAS = { uid: 65534, gid: 65534 };
 
 function executable(path: string): boolean {
   try {
@@ -32,14 +36,61 @@ function executable(path: string): boolean {
   }
 }
 
-/** $KVM_TS_PASST, else `passt` on PATH; undefined when neither is there. */
+/** $KVM_TS_PASST, else `passt` on PATH (absolute entries only); undefined when neither is there. */
 export function findPasst(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const override = env[PASST_ENV];
   if (override) return executable(override) ? override : undefined;
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
-    if (dir && executable(join(dir, 'passt'))) return join(dir, 'passt');
+  return findOnPath('passt', env);
+}
+
+/**
+ * A directory for passt's pid file that no other user can write into or replace: a fresh one in
+ * the user's private runtime directory (the control sockets' 0700 one). Root's passt drops to
+ * PASST_RUNAS before it opens its pid file and cannot reach root's private directory, so root's
+ * gets a fresh directory of its own in tmpdir, 0700 and owned by that uid alone.
+ */
+function helperDir(env: NodeJS.ProcessEnv): { dir: string; runas: string[] } {
+  if (process.geteuid!() === 0) {
+    const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-passt-'));
+    try {
+      chownSync(dir, PASST_RUNAS.uid, PASST_RUNAS.gid);
+    } catch (err) {
+      removeQuietly(dir);
+      throw err;
+    }
+    return { dir, runas: ['--runas', `${PASST_RUNAS.uid}:${PASST_RUNAS.gid}`] };
   }
-  return undefined;
+  const parent = controlDir(env);
+  ensurePrivateDir(parent);
+  return { dir: mkdtempSync(join(parent, '.passt-')), runas: [] };
+}
+
+/** Cleanup must never replace the outcome it follows. */
+function removeQuietly(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // nothing more can be done; the directory is private, so nothing in it is anyone else's
+  }
+}
+
+/** passt has written its pid: a regular file, opened without following a symlink or waiting on a FIFO. */
+function pidWritten(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return false;
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return false;
+    const buf = Buffer.alloc(32);
+    return buf.toString('utf8', 0, readSync(fd, buf, 0, buf.length, 0)).trim() !== '';
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function passtMissing(env: NodeJS.ProcessEnv = process.env): string {
@@ -48,10 +99,18 @@ export function passtMissing(env: NodeJS.ProcessEnv = process.env): string {
   return 'passt is not installed (user-mode networking runs it): install the Debian package passt';
 }
 
-/** passt's own arguments for the forwards: -t/-u lists, and no UDP forwards it would otherwise infer from TCP ones. */
+/**
+ * passt's own arguments for the forwards: one -t/-u per forward, bound to its host address
+ * (ADDR/HOSTPORT:GUESTPORT), and `none` for a protocol without any, so that passt infers no UDP
+ * forwards from TCP ones.
+ */
 export function passtArgs(fd: number, pidFile: string, forwards: readonly Hostfwd[]): string[] {
-  const list = (proto: 'tcp' | 'udp') => forwards.filter((f) => f.proto === proto).map((f) => `${f.hostPort}:${f.guestPort}`).join(',') || 'none';
-  return ['--foreground', '--quiet', '--fd', String(fd), '--pid', pidFile, '--tcp-ports', list('tcp'), '--udp-ports', list('udp')];
+  const ports = (proto: 'tcp' | 'udp', flag: string) => {
+    const list = forwards.filter((f) => f.proto === proto);
+    if (list.length === 0) return [flag, 'none'];
+    return list.flatMap((f) => [flag, `${f.hostAddr}/${f.hostPort}:${f.guestPort}`]);
+  };
+  return ['--foreground', '--quiet', '--fd', String(fd), '--pid', pidFile, ...ports('tcp', '--tcp-ports'), ...ports('udp', '--udp-ports')];
 }
 
 /** What passt said, less its syslog complaints and the note about dropping root. */
@@ -102,16 +161,14 @@ export class PasstBackend implements NetBackend {
   static async start(opts: { forwards?: readonly Hostfwd[]; log: (line: string) => void; env?: NodeJS.ProcessEnv }): Promise<PasstBackend> {
     const path = findPasst(opts.env);
     if (!path) throw new NetError(passtMissing(opts.env));
+    const { dir, runas } = helperDir(opts.env ?? process.env);
     const shim = native();
     const [ours, theirs] = shim.socketPair();
-    // passt drops root for nobody before it writes its pid file: the directory lets it in, no one list it.
-    const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-passt-'));
     let child: ChildProcess | undefined;
     let socket: Socket | undefined;
     try {
-      chmodSync(dir, 0o733);
       const pidFile = join(dir, 'pid');
-      child = spawn(path, passtArgs(3, pidFile, opts.forwards ?? []), { stdio: ['ignore', 'ignore', 'pipe', theirs] });
+      child = spawn(path, [...passtArgs(3, pidFile, opts.forwards ?? []), ...runas], { stdio: ['ignore', 'ignore', 'pipe', theirs] });
       shim.close(theirs);
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => {
@@ -121,7 +178,7 @@ export class PasstBackend implements NetBackend {
       const outcome = await new Promise<'ready' | string>((resolve) => {
         const deadline = Date.now() + STARTUP_MS;
         const poll = setInterval(() => {
-          if (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '') done('ready');
+          if (pidWritten(pidFile)) done('ready');
           else if (Date.now() > deadline) done(`did not start within ${STARTUP_MS / 1000} s`);
         }, 10);
         const onExit = (code: number | null, signal: string | null) => setTimeout(() => done(`exited (${signal ?? `status ${code}`}): ${explanation(stderr)}`), 20);
@@ -143,7 +200,7 @@ export class PasstBackend implements NetBackend {
       if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       throw err;
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      removeQuietly(dir);
     }
   }
 

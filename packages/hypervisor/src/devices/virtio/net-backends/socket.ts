@@ -5,16 +5,35 @@
  * one is connected) and removes its socket file when it closes; frames sent while no peer is
  * connected are dropped and counted, as a cable without a far end would. The connecting side does
  * not reconnect: once its peer is gone, its frames are dropped.
+ *
+ * Only this user's (or root's) processes are let in: the listening socket is 0600 whatever the
+ * umask, and both ends check the other's uid with SO_PEERCRED. `peer-uid=UID` lets that one other
+ * user in instead (the socket is then 0666, the uid check alone keeps everyone else out).
  */
-import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { listenPrivate, peerUid } from '../../../control/unix-peer.js';
 import { NetError, type NetBackend } from '../net.js';
 import { FramedConnection, streamCounters } from './stream.js';
 
 export interface SocketBackendOptions {
   path: string;
   listen?: boolean;
+  /** The one other uid let in besides this user and root. */
+  peerUid?: number;
   log: (line: string) => void;
+}
+
+/** Who may be at the far end: this user, root, and the one uid peer-uid= names. */
+function allowedPeers(allowed: number | undefined): string {
+  return `uid ${process.geteuid!()}, root${allowed !== undefined ? ` or uid ${allowed}` : ''}`;
+}
+
+/** The far end's uid when it is not allowed ('unknown' when SO_PEERCRED says nothing), else undefined. */
+function refusedPeer(sock: Socket, allowed: number | undefined): number | 'unknown' | undefined {
+  const uid = peerUid(sock);
+  if (uid === undefined) return 'unknown';
+  return uid === process.geteuid!() || uid === 0 || uid === allowed ? undefined : uid;
 }
 
 /** Resolves with the connected socket, or rejects with the connect error. */
@@ -49,8 +68,10 @@ export class SocketBackend implements NetBackend {
     this.name = `socket ${opts.path}${opts.listen ? ', listening' : ''}`;
     if (socket) this.attach(socket);
     server?.on('connection', (s) => {
-      if (this.closed || (this.conn && !this.conn.closed)) {
+      const stranger = refusedPeer(s, opts.peerUid);
+      if (stranger !== undefined || this.closed || (this.conn && !this.conn.closed)) {
         this.counts.refusedPeers++;
+        if (stranger !== undefined) opts.log(`${this.name}: refused a peer of uid ${stranger} (allowed: ${allowedPeers(opts.peerUid)}; peer-uid=UID allows another)`);
         s.destroy();
         return;
       }
@@ -62,12 +83,19 @@ export class SocketBackend implements NetBackend {
   static async open(opts: SocketBackendOptions): Promise<SocketBackend> {
     const { path } = opts;
     if (!opts.listen) {
+      let sock: Socket;
       try {
-        return new SocketBackend(opts, undefined, await dial(path));
+        sock = await dial(path);
       } catch (err) {
         const why = code(err) === 'ENOENT' ? 'no such socket' : code(err) === 'ECONNREFUSED' ? 'nobody is listening there' : code(err);
         throw new NetError(`socket ${path}: cannot connect (${why}); start the listening side first (mode=socket,path=${path},listen)`);
       }
+      const stranger = refusedPeer(sock, opts.peerUid);
+      if (stranger !== undefined) {
+        sock.destroy();
+        throw new NetError(`socket ${path}: the listener is uid ${stranger} (allowed: ${allowedPeers(opts.peerUid)}); add peer-uid=UID to connect to another user's VM`);
+      }
+      return new SocketBackend(opts, undefined, sock);
     }
     if (existsSync(path)) {
       if (!lstatSync(path).isSocket()) throw new NetError(`socket ${path}: the path exists and is not a socket`);
@@ -80,10 +108,14 @@ export class SocketBackend implements NetBackend {
       }
     }
     const server = createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new NetError(`socket ${path}: cannot listen (${code(err)})`)));
-      server.listen(path, () => resolve());
-    });
+    try {
+      await listenPrivate(server, path);
+    } catch (err) {
+      throw new NetError(`socket ${path}: cannot listen (${code(err)})`);
+    }
+    // Accept errors (EMFILE, …) must not end the VMM.
+    server.on('error', () => {});
+    if (opts.peerUid !== undefined) chmodSync(path, 0o666);
     return new SocketBackend(opts, server, undefined);
   }
 

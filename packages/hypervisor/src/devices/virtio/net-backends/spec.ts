@@ -3,6 +3,7 @@
  * keys, MAC addresses, port forwards, tap names. Light on purpose (no node:crypto, no shim): the
  * CLI checks its flags with it before the hypervisor loads (`@kvm-ts/hypervisor/net-spec`).
  */
+import { isIPv6 } from 'node:net';
 
 export class NetError extends Error {
   override name = 'NetError';
@@ -24,16 +25,48 @@ export function parseMac(text: string): Uint8Array {
 
 export interface Hostfwd {
   proto: 'tcp' | 'udp';
+  /** The host address the forward listens on: loopback unless one is written out. */
+  hostAddr: string;
   hostPort: number;
   guestPort: number;
 }
 
-/** "tcp:HOSTPORT:GUESTPORT" (or udp:…), as QEMU spells a forward without addresses. */
+/** Where a forward without a host address listens: this machine only (0.0.0.0 or [::] must be asked for). */
+export const HOSTFWD_DEFAULT_ADDR = '127.0.0.1';
+const HOSTFWD_SYNTAX =
+  "tcp:HOSTPORT:GUESTPORT, tcp:HOSTADDR:HOSTPORT:GUESTPORT or QEMU's tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT (or udp:…; ports 1-65535; an IPv6 address in brackets)";
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+// An IPv6 address in brackets, checked loosely here and exactly by the caller.
+const ADDR = String.raw`(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]+\])`;
+const OURS = new RegExp(String.raw`^(tcp|udp):(?:${ADDR}:)?(\d{1,5}):(\d{1,5})$`);
+const QEMU = new RegExp(String.raw`^(tcp|udp):${ADDR}?:(\d{1,5})-${ADDR}?:(\d{1,5})$`);
+
+/** "127.0.0.1" or "[::1]" as written → the address, or undefined when it is none. */
+function hostAddress(text: string): string | undefined {
+  if (text.startsWith('[')) {
+    const inner = text.slice(1, -1);
+    return isIPv6(inner) ? inner : undefined;
+  }
+  return IPV4.test(text) ? text : undefined;
+}
+
+/**
+ * A forward as this project spells it (`tcp:[HOSTADDR:]HOSTPORT:GUESTPORT`) or as QEMU does
+ * (`tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT`). No host address means loopback.
+ */
 export function parseHostfwd(text: string): Hostfwd {
-  const m = /^(tcp|udp):(\d{1,5}):(\d{1,5})$/.exec(text);
-  const port = (s: string) => Number(s) >= 1 && Number(s) <= 65535;
-  if (!m || !port(m[2]) || !port(m[3])) throw new NetError(`hostfwd '${text}' is not tcp:HOSTPORT:GUESTPORT or udp:HOSTPORT:GUESTPORT (ports 1-65535)`);
-  return { proto: m[1] as 'tcp' | 'udp', hostPort: Number(m[2]), guestPort: Number(m[3]) };
+  const ours = OURS.exec(text);
+  const qemu = ours ? undefined : QEMU.exec(text);
+  const bad = () => new NetError(`hostfwd '${text}' is not ${HOSTFWD_SYNTAX}`);
+  const m = ours ? [ours[1], ours[2], ours[3], undefined, ours[4]] : qemu ? [qemu[1], qemu[2], qemu[3], qemu[4], qemu[5]] : undefined;
+  if (!m) throw bad();
+  const [proto, host, hostPort, guest, guestPort] = m;
+  const port = (s: string | undefined) => Number(s) >= 1 && Number(s) <= 65535;
+  if (!port(hostPort) || !port(guestPort)) throw bad();
+  const hostAddr = host === undefined ? HOSTFWD_DEFAULT_ADDR : hostAddress(host);
+  if (hostAddr === undefined) throw new NetError(`hostfwd '${text}': '${host}' is not an IPv4 address or a bracketed IPv6 one`);
+  if (guest !== undefined) throw new NetError(`hostfwd '${text}': passt forwards to the guest's own address; leave GUESTADDR empty`);
+  return { proto: proto as 'tcp' | 'udp', hostAddr, hostPort: Number(hostPort), guestPort: Number(guestPort) };
 }
 
 /** linux/if.h; the shim's tun.IFNAMSIZ, which a test compares (this module loads no shim). */
@@ -49,9 +82,9 @@ export function tapNameProblem(name: string): string | undefined {
 export type NetworkSpec =
   | { mode: 'tap'; tapif: string; mac?: string }
   | { mode: 'user'; mac?: string; hostfwd?: string[] }
-  | { mode: 'socket'; path: string; listen?: boolean; mac?: string };
+  | { mode: 'socket'; path: string; listen?: boolean; mac?: string; peerUid?: number };
 
-export const NETWORK_SYNTAX = 'mode=tap,tapif=NAME[,mac=…] | mode=user[,mac=…][,hostfwd=tcp:HOSTPORT:GUESTPORT] | mode=socket,path=P[,listen]';
+export const NETWORK_SYNTAX = 'mode=tap,tapif=NAME[,mac=…] | mode=user[,mac=…][,hostfwd=tcp:[HOSTADDR:]HOSTPORT:GUESTPORT] | mode=socket,path=P[,listen][,peer-uid=UID]';
 
 /** Checks a spec without opening anything (a bad MAC or forward is a NetError). */
 export function checkNetworkSpec(spec: NetworkSpec): void {
