@@ -2,7 +2,7 @@ import type { LayoutLeaf, Spec, StructSpec } from '../spec/types.js';
 import { change } from './change.js';
 import type { Change } from './types.js';
 
-const RESERVED = /^_*(reserved|rsvd|resv|pad|padding|unused|spare)(_?\d+)?$/i;
+const RESERVED = /^_*(reserved|reserve|rsvd|resv|pad|padding|unused|spare)(_?\d+)?$/i;
 
 /** Members userspace must zero and never name: carving new members out of them is how KVM grows structs. */
 export function isReserved(leaf: LayoutLeaf): boolean {
@@ -85,6 +85,10 @@ export function compareMembers(name: string, o: StructSpec, n: StructSpec, old: 
       renameTargets.add(twin);
       const named = twin.path.endsWith(`.${ol.path}`);
       out.push(change(named ? 'anonymous-member-named' : 'member-renamed', 'member', item(ol), `${name}.${ol.path} is now ${name}.${twin.path}`));
+    } else if (o.size === n.size && isFlex(ol) && ol.offset >= o.size) {
+      out.push(change('flex-array-removed', 'member', item(ol), `${describe(ol)} is gone; no byte moved`));
+    } else if (o.size === n.size && !isFlex(ol) && coveredByKept(ol, o, n, newByPath)) {
+      out.push(change('union-member-removed', 'member', item(ol), `${describe(ol)} is gone; the union alternatives that stayed cover its bytes`));
     } else {
       out.push(change('member-removed', 'member', item(ol), `${describe(ol)} is gone`));
     }
@@ -99,6 +103,24 @@ export function compareMembers(name: string, o: StructSpec, n: StructSpec, old: 
     out.push(classifyAdded(item(nl), nl, kept, free, oldEnd, describe(nl)));
   }
   return out;
+}
+
+/**
+ * A removed union alternative: every bit of it is still covered by a member both versions have at
+ * the same place, which overlapped it already in the old struct (so it shared those bytes). Reserved
+ * members do not count: bytes left only to them lost their meaning.
+ */
+function coveredByKept(ol: LayoutLeaf, o: StructSpec, n: StructSpec, newByPath: Map<string, LayoutLeaf>): boolean {
+  const [s, e] = bitRange(ol);
+  const cover = new Uint8Array(e - s);
+  for (const k of o.layout) {
+    const nk = newByPath.get(k.path);
+    if (k === ol || isReserved(k) || nk === undefined || nk.offset !== k.offset || leafBytes(nk) !== leafBytes(k)) continue;
+    const [ks, ke] = bitRange(k);
+    if (!overlaps([s, e], [ks, ke])) continue;
+    cover.fill(1, Math.max(ks, s) - s, Math.min(ke, e) - s);
+  }
+  return n.size === o.size && cover.every((b) => b === 1);
 }
 
 /**
