@@ -63,13 +63,20 @@ export function compareConstants(old: Spec, neu: Spec): Change[] {
  * The numbered families of linux/kvm.h: every member names one number (a capability, an exit reason,
  * a routing entry type, a device type…), so no two members may share one. Families are given
  * explicitly: the last word of a name cannot tell KVM_EXIT_MEMORY_FAULT (an exit reason) from
- * KVM_EXIT_IO_IN (a value of kvm_run.io.direction). A name that extends another member's name
- * (KVM_EXIT_IO_IN after KVM_EXIT_IO, KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2) is that member's
- * sub-value, not a member; limits (KVM_DEV_TYPE_MAX) and aliases (`#define A B`) are no members.
- * Each C enum of the spec is a numbered family as well.
+ * KVM_EXIT_IO_IN (a value of kvm_run.io.direction). Where `subValues` is set, a name that extends
+ * another member's name (KVM_EXIT_IO_IN after KVM_EXIT_IO, KVM_SYSTEM_EVENT_RESET_FLAG_PSCI_RESET2)
+ * is that member's sub-value, not a member; every KVM_CAP_* is a capability (KVM_CAP_X86_* next to
+ * KVM_CAP_X86_ROBUST_SINGLESTEP alike). Limits (KVM_DEV_TYPE_MAX) and aliases (`#define A B`) are
+ * no members. Each C enum of the spec is a numbered family as well.
  */
-export const NUMBERED_FAMILIES: readonly string[] = [
-  'KVM_CAP_', 'KVM_EXIT_', 'KVM_IRQ_ROUTING_', 'KVM_DEV_TYPE_', 'KVM_SYSTEM_EVENT_', 'KVM_MP_STATE_', 'KVM_INTERNAL_ERROR_',
+export const NUMBERED_FAMILIES: ReadonlyArray<{ prefix: string; subValues: boolean }> = [
+  { prefix: 'KVM_CAP_', subValues: false },
+  { prefix: 'KVM_EXIT_', subValues: true },
+  { prefix: 'KVM_IRQ_ROUTING_', subValues: true },
+  { prefix: 'KVM_DEV_TYPE_', subValues: true },
+  { prefix: 'KVM_SYSTEM_EVENT_', subValues: true },
+  { prefix: 'KVM_MP_STATE_', subValues: true },
+  { prefix: 'KVM_INTERNAL_ERROR_', subValues: true },
 ];
 
 /** Family id -> member names of `spec`. */
@@ -77,10 +84,9 @@ function numberedFamilies(spec: Spec): Map<string, string[]> {
   const aliases = spec.aliases ?? {};
   const eligible = (name: string) => name in spec.constants && !isLimit(name) && !(name in aliases);
   const out = new Map<string, string[]>();
-  for (const prefix of NUMBERED_FAMILIES) {
+  for (const { prefix, subValues } of NUMBERED_FAMILIES) {
     const names = Object.keys(spec.constants).filter((n) => n.startsWith(prefix) && eligible(n));
-    const top = new Set(names);
-    out.set(`${prefix}*`, names.filter((n) => !names.some((m) => m !== n && n.startsWith(`${m}_`) && top.has(m))));
+    out.set(`${prefix}*`, subValues ? names.filter((n) => !names.some((m) => n.startsWith(`${m}_`))) : names);
   }
   for (const [tag, members] of Object.entries(spec.enums ?? {})) out.set(`enum ${tag}`, members.filter(eligible));
   return out;
