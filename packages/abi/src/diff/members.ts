@@ -87,8 +87,8 @@ export function compareMembers(name: string, o: StructSpec, n: StructSpec, old: 
       out.push(change(named ? 'anonymous-member-named' : 'member-renamed', 'member', item(ol), `${name}.${ol.path} is now ${name}.${twin.path}`));
     } else if (o.size === n.size && isFlex(ol) && ol.offset >= o.size) {
       out.push(change('flex-array-removed', 'member', item(ol), `${describe(ol)} is gone; no byte moved`));
-    } else if (o.size === n.size && !isFlex(ol) && coveredByKept(ol, o, n, newByPath)) {
-      out.push(change('union-member-removed', 'member', item(ol), `${describe(ol)} is gone; the union alternatives that stayed cover its bytes`));
+    } else if (o.size === n.size && !isFlex(ol) && aliasKept(ol, o, n, newByPath)) {
+      out.push(change('union-member-removed', 'member', item(ol), `${describe(ol)} is gone; a union alias of the same bytes stayed`));
     } else {
       out.push(change('member-removed', 'member', item(ol), `${describe(ol)} is gone`));
     }
@@ -106,21 +106,19 @@ export function compareMembers(name: string, o: StructSpec, n: StructSpec, old: 
 }
 
 /**
- * A removed union alternative: every bit of it is still covered by a member both versions have at
- * the same place, which overlapped it already in the old struct (so it shared those bytes). Reserved
- * members do not count: bytes left only to them lost their meaning.
+ * A removed union alias: a member both versions have, not reserved, covered exactly the same bits
+ * in the old struct and still does, so every byte keeps a name and a place. Reserved members do
+ * not count: bytes left only to them lost their meaning.
  */
-function coveredByKept(ol: LayoutLeaf, o: StructSpec, n: StructSpec, newByPath: Map<string, LayoutLeaf>): boolean {
+function aliasKept(ol: LayoutLeaf, o: StructSpec, n: StructSpec, newByPath: Map<string, LayoutLeaf>): boolean {
   const [s, e] = bitRange(ol);
-  const cover = new Uint8Array(e - s);
-  for (const k of o.layout) {
+  return n.size === o.size && o.layout.some((k) => {
     const nk = newByPath.get(k.path);
-    if (k === ol || isReserved(k) || nk === undefined || nk.offset !== k.offset || leafBytes(nk) !== leafBytes(k)) continue;
+    if (k === ol || isReserved(k) || nk === undefined) return false;
     const [ks, ke] = bitRange(k);
-    if (!overlaps([s, e], [ks, ke])) continue;
-    cover.fill(1, Math.max(ks, s) - s, Math.min(ke, e) - s);
-  }
-  return n.size === o.size && cover.every((b) => b === 1);
+    const [ns, ne] = bitRange(nk);
+    return ks === s && ke === e && ns === s && ne === e;
+  });
 }
 
 /**

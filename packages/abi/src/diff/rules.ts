@@ -60,7 +60,7 @@ export const RULES: readonly Rule[] = [
   { id: 'member-added-in-place', kind: 'member', breaks: B, summary: 'a member added over bytes an old member used', hint: 'carve new members out of reserved bytes only' },
   { id: 'flex-array-added', kind: 'member', breaks: OK, summary: 'a flexible array member added at the end', hint: '' },
   { id: 'member-removed', kind: 'member', breaks: BS, summary: 'a member disappeared', hint: `${KEEP_OLD}; rename it to reserved/pad only when the kernel ignores those bytes` },
-  { id: 'union-member-removed', kind: 'member', breaks: S, summary: 'a union alternative disappeared; members that stayed still cover its bytes and the size is unchanged', hint: 'keep the alternative: source spelling it no longer compiles' },
+  { id: 'union-member-removed', kind: 'member', breaks: S, summary: 'a union alias disappeared: a member that stayed covers exactly its bits, the size unchanged', hint: 'keep the alternative: source spelling it no longer compiles' },
   { id: 'flex-array-removed', kind: 'member', breaks: S, summary: 'a trailing flexible array member disappeared, the struct size unchanged', hint: 'keep the flexible array: source spelling it no longer compiles' },
   { id: 'anonymous-member-named', kind: 'member', breaks: S, summary: 'an anonymous struct/union got a name: x became name.x at the same offset, size and type', hint: 'keep the old spelling working (the anonymous union can stay, with the named one inside it)' },
   { id: 'flex-array-unioned', kind: 'member', breaks: S, summary: 'a flexible array became a union of flexible arrays at the same offset, the struct size unchanged', hint: 'keep the old member name as one of the union alternatives' },
