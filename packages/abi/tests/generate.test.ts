@@ -120,7 +120,7 @@ test('serializeSpec: sorted keys, fixed record shape, 2-space indent, trailing n
   t.true(text.endsWith('}\n'));
   t.is(text, serializeSpec(gen(BASIC)), 'byte-identical on regeneration');
   const parsed = JSON.parse(text) as Spec;
-  t.deepEqual(Object.keys(parsed), ['kernel', 'arch', 'ioctls', 'structs', 'constants', 'enums', 'typedefs', 'locations', 'diagnostics']);
+  t.deepEqual(Object.keys(parsed), ['kernel', 'arch', 'ioctls', 'structs', 'constants', 'enums', 'aliases', 'macros', 'typedefs', 'locations', 'diagnostics']);
   t.deepEqual(Object.keys(parsed.structs.kvm_regs), ['size', 'align', 'kind', 'file', 'line', 'layout']);
   const names = Object.keys(parsed.constants);
   t.deepEqual(names, [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));

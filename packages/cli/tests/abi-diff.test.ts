@@ -54,6 +54,20 @@ test('exit bitmask: 4 source, 8 binary, 12 both', (t) => {
   t.regex(both.stdout, /BINARY\+SOURCE ioctl-removed\s+KVM_RUN: KVM_RUN \(0x0000ae80\) is gone/);
 });
 
+test('--only-breaking says how many of how many are shown and counts each change once (#17.5)', (t) => {
+  const mixed = spec('mixed', (s) => {
+    delete s.ioctls.KVM_RUN; // BINARY+SOURCE
+    delete s.constants.KVM_CAP_HLT; // SOURCE only
+    s.constants.KVM_CAP_NEW = 300; // compatible
+  });
+  const full = cli('abi', 'diff', base, mixed);
+  t.regex(full.stdout, /: 3 change\(s\): 1 compatible, 1 SOURCE-breaking, 1 BINARY-breaking; 0 suppressed\n/);
+  const r = cli('abi', 'diff', '--only-breaking', base, mixed);
+  t.is(r.code, 12);
+  t.regex(r.stdout, /: 2 of 3 change\(s\) shown \(breaking only\): 1 compatible, 1 SOURCE-breaking, 1 BINARY-breaking; 0 suppressed\n/);
+  t.is(r.stdout.trimEnd().split('\n').length, 3, r.stdout);
+});
+
 test('--json shape', (t) => {
   const r = cli('abi', 'diff', '--json', base, spec('json', (s) => { s.constants.KVM_CAP_HLT = 2; s.constants.KVM_EXIT_NEW = 6; }));
   t.is(r.code, 8);

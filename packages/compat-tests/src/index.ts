@@ -4,3 +4,4 @@ export * from './struct-compat.js';
 export * from './history.js';
 export * from './mutations.js';
 export * from './numbers.js';
+export * from './header-mutations.js';

@@ -16,6 +16,7 @@ export const MUTATION_KINDS = [
   'remove-constant',
   'remove-struct',
   'remove-member',
+  'remove-union-alias',
   'shrink-array',
   'flip-ioctl-direction',
   'grow-encoded-struct',
@@ -54,6 +55,10 @@ const withSize = (n: number, size: number) => ((n & ~(0x3fff << 16)) | ((size & 
 /** Struct members a mutation may touch: real (not reserved), sized, not bitfields. */
 const plainLeaves = (s: Spec, name: string) =>
   s.structs[name].layout.filter((l) => !isReserved(l) && l.count !== 0 && l.bitWidth === undefined);
+
+/** Another real member of the struct covers exactly the same bytes. */
+const hasAlias = (s: Spec, name: string, l: LayoutLeaf) =>
+  s.structs[name].layout.some((x) => x !== l && !isReserved(x) && x.bitWidth === undefined && x.offset === l.offset && leafEnd(x) === leafEnd(l));
 
 const leafEnd = (l: LayoutLeaf) => l.offset + (l.count !== undefined ? l.size * l.count : l.size);
 
@@ -137,12 +142,16 @@ export function mutate(base: Spec, kind: MutationKind, pick: Pick): Mutation | u
       delete spec.structs[name];
       return done(`struct ${name} removed`, S);
     }
-    case 'remove-member': {
-      const c = choose(structs.flatMap((name) => plainLeaves(spec, name).map((l) => [name, l] as const)), pick);
+    case 'remove-member':
+    case 'remove-union-alias': {
+      // A member whose exact bytes another real member also names (union { __u32 irq; __s32 status; })
+      // is an alias: removing it moves no byte, only source spelling it breaks.
+      const wantAlias = kind === 'remove-union-alias';
+      const c = choose(structs.flatMap((name) => plainLeaves(spec, name).filter((l) => hasAlias(spec, name, l) === wantAlias).map((l) => [name, l] as const)), pick);
       if (!c) return undefined;
       const [name, l] = c;
       spec.structs[name].layout = spec.structs[name].layout.filter((x) => x !== l);
-      return done(`${name}.${l.path} removed`, B | S);
+      return done(`${name}.${l.path} removed`, wantAlias ? S : B | S);
     }
     case 'shrink-array': {
       const c = choose(structs.flatMap((name) => plainLeaves(spec, name).filter((l) => (l.count ?? 0) > 1 && l.dims === undefined).map((l) => [name, l] as const)), pick);

@@ -2,13 +2,14 @@ import type { Spec } from '../spec/types.js';
 import { sortChanges } from './change.js';
 import { compareConstants } from './constants.js';
 import { compareIoctls } from './ioctls.js';
+import { compareMacros } from './macros.js';
 import { compareStructs } from './structs.js';
 import { compareTypedefs } from './typedefs.js';
 import type { Category, Change } from './types.js';
 
 /** Every difference between two specs of one arch, each classified by a rule. */
 export function diffSpecs(old: Spec, neu: Spec): Change[] {
-  return sortChanges([...compareIoctls(old, neu), ...compareConstants(old, neu), ...compareStructs(old, neu), ...compareTypedefs(old, neu)]);
+  return sortChanges([...compareIoctls(old, neu), ...compareConstants(old, neu), ...compareMacros(old, neu), ...compareStructs(old, neu), ...compareTypedefs(old, neu)]);
 }
 
 /** The categories any of `changes` breaks. */

@@ -2,7 +2,7 @@ import type { LayoutLeaf, Spec, StructSpec } from '../spec/types.js';
 import { change } from './change.js';
 import type { Change } from './types.js';
 
-const RESERVED = /^_*(reserved|rsvd|resv|pad|padding|unused|spare)(_?\d+)?$/i;
+const RESERVED = /^_*(reserved|reserve|rsvd|resv|pad|padding|unused|spare)(_?\d+)?$/i;
 
 /** Members userspace must zero and never name: carving new members out of them is how KVM grows structs. */
 export function isReserved(leaf: LayoutLeaf): boolean {
@@ -85,6 +85,10 @@ export function compareMembers(name: string, o: StructSpec, n: StructSpec, old: 
       renameTargets.add(twin);
       const named = twin.path.endsWith(`.${ol.path}`);
       out.push(change(named ? 'anonymous-member-named' : 'member-renamed', 'member', item(ol), `${name}.${ol.path} is now ${name}.${twin.path}`));
+    } else if (o.size === n.size && isFlex(ol) && ol.offset >= o.size) {
+      out.push(change('flex-array-removed', 'member', item(ol), `${describe(ol)} is gone; no byte moved`));
+    } else if (o.size === n.size && !isFlex(ol) && aliasKept(ol, o, n, newByPath)) {
+      out.push(change('union-member-removed', 'member', item(ol), `${describe(ol)} is gone; a union alias of the same bytes stayed`));
     } else {
       out.push(change('member-removed', 'member', item(ol), `${describe(ol)} is gone`));
     }
@@ -99,6 +103,22 @@ export function compareMembers(name: string, o: StructSpec, n: StructSpec, old: 
     out.push(classifyAdded(item(nl), nl, kept, free, oldEnd, describe(nl)));
   }
   return out;
+}
+
+/**
+ * A removed union alias: a member both versions have, not reserved, covered exactly the same bits
+ * in the old struct and still does, so every byte keeps a name and a place. Reserved members do
+ * not count: bytes left only to them lost their meaning.
+ */
+function aliasKept(ol: LayoutLeaf, o: StructSpec, n: StructSpec, newByPath: Map<string, LayoutLeaf>): boolean {
+  const [s, e] = bitRange(ol);
+  return n.size === o.size && o.layout.some((k) => {
+    const nk = newByPath.get(k.path);
+    if (k === ol || isReserved(k) || nk === undefined) return false;
+    const [ks, ke] = bitRange(k);
+    const [ns, ne] = bitRange(nk);
+    return ks === s && ke === e && ns === s && ne === e;
+  });
 }
 
 /**

@@ -38,12 +38,21 @@ export function buildReport(old: { spec: Spec; label: SpecLabel }, neu: { spec: 
 const label = (l: SpecLabel) => (l.kernel === 'unknown' ? `${l.source} (${l.arch})` : `${l.id}/${l.arch} (${l.kernel})`);
 const verdict = (c: Change) => (c.breaks.length === 0 ? 'compatible' : c.breaks.join('+'));
 
+/**
+ * The summary counts each change once: SOURCE-breaking are the changes that break source only,
+ * BINARY-breaking every change that breaks binaries (some break source too). With `onlyBreaking`
+ * it says how many of the changes are shown.
+ */
 export function formatReportText(r: DiffReport, opts: { onlyBreaking?: boolean } = {}): string {
-  const lines = [
-    `${label(r.old)} -> ${label(r.new)}: ${r.changes.length} change(s): ${r.counts.compatible} compatible, ` +
-      `${r.counts.source} SOURCE-breaking, ${r.counts.binary} BINARY-breaking; ${r.counts.suppressed} suppressed`,
-  ];
+  const binary = r.changes.filter((c) => c.breaks.includes('BINARY')).length;
+  const sourceOnly = r.changes.filter((c) => c.breaks.includes('SOURCE') && !c.breaks.includes('BINARY')).length;
+  const compatible = r.changes.length - binary - sourceOnly;
   const shown = opts.onlyBreaking ? r.changes.filter((c) => c.breaks.length > 0) : r.changes;
+  const total = opts.onlyBreaking ? `${shown.length} of ${r.changes.length} change(s) shown (breaking only)` : `${r.changes.length} change(s)`;
+  const lines = [
+    `${label(r.old)} -> ${label(r.new)}: ${total}: ${compatible} compatible, ` +
+      `${sourceOnly} SOURCE-breaking, ${binary} BINARY-breaking; ${r.counts.suppressed} suppressed`,
+  ];
   const w = Math.max(0, ...shown.map((c) => c.rule.length));
   for (const c of shown) lines.push(`  ${verdict(c).padEnd(13)} ${c.rule.padEnd(w)}  ${c.item}: ${c.detail}`);
   for (const s of r.suppressed) lines.push(`  suppressed    ${s.change.rule.padEnd(w)}  ${s.change.item}: ${s.by.reason}`);

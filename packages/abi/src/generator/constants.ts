@@ -2,6 +2,7 @@ import { evalConstExpr, ExprError, type ExprContext } from './expr.js';
 import { withoutLoc } from './ioctl.js';
 import type { MacroTable } from './preprocess.js';
 import { HeaderError, type SourceLoc } from './tokens.js';
+import type { FunctionMacro } from '../spec/types.js';
 
 /** Macros that name a KVM constant (KVMIO, the ioctl magic, among them). `__KVM_*` ones count only when integer-valued. */
 export const CONSTANT_NAME = /^(__)?KVM_|^KVMIO$/;
@@ -54,6 +55,31 @@ export function macroConstants(macros: MacroTable, exclude: ReadonlySet<string>,
       throw new HeaderError(loc, `#define ${name}`, withoutLoc(err));
     }
     out.set(name, value);
+  }
+  return out;
+}
+
+/**
+ * Every function-like KVM_* macro with its body normalized: tokens joined by one space, each
+ * parameter spelled by its position, so renaming a parameter is no change but editing the formula is.
+ */
+export function functionMacros(macros: MacroTable): Record<string, FunctionMacro> {
+  const out: Record<string, FunctionMacro> = {};
+  for (const d of macros.functionLike()) {
+    if (!CONSTANT_NAME.test(d.name)) continue;
+    const body = d.body.map((t) => (t.kind === 'ident' && d.params.includes(t.text) ? `$${d.params.indexOf(t.text)}` : t.text)).join(' ');
+    out[d.name] = d.variadic ? { params: d.params.length, variadic: true, body } : { params: d.params.length, body };
+  }
+  return out;
+}
+
+/** `#define KVM_A KVM_B` where KVM_B is a known name: alias -> target. */
+export function macroAliases(macros: MacroTable, known: (name: string) => boolean): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const { name } of macros.objectLike()) {
+    if (!CONSTANT_NAME.test(name)) continue;
+    const body = macros.body(name);
+    if (body?.length === 1 && body[0].kind === 'ident' && body[0].text !== name && known(body[0].text)) out[name] = body[0].text;
   }
   return out;
 }

@@ -183,6 +183,31 @@ export const IOCTL_FD: Readonly<Record<string, IoctlFd>> = {
   KVM_SET_DEVICE_ATTR: 'device',
 };
 
+/**
+ * Ioctls api.rst declares valid on more than one fd class ("Type: system ioctl, vm ioctl"), with
+ * every class it lists; IOCTL_FD's entry is one of them. A new ioctl sharing a number with one of
+ * these collides on each class, not just the one IOCTL_FD names.
+ */
+export const IOCTL_FDS: Readonly<Record<string, readonly IoctlFd[]>> = {
+  KVM_CHECK_EXTENSION: ['system', 'vm'],
+  KVM_ENABLE_CAP: ['vcpu', 'vm'],
+  KVM_GET_DEVICE_ATTR: ['device', 'vm', 'vcpu'],
+  KVM_GET_MSRS: ['system', 'vcpu'],
+  KVM_GET_STATS_FD: ['vm', 'vcpu'],
+  KVM_GET_SUPPORTED_HV_CPUID: ['system', 'vcpu'],
+  KVM_GET_TSC_KHZ: ['vcpu', 'vm'],
+  KVM_HAS_DEVICE_ATTR: ['device', 'vm', 'vcpu'],
+  KVM_MEMORY_ENCRYPT_OP: ['vm', 'vcpu'],
+  KVM_S390_MEM_OP: ['vm', 'vcpu'],
+  KVM_SET_DEVICE_ATTR: ['device', 'vm', 'vcpu'],
+  KVM_SET_TSC_KHZ: ['vcpu', 'vm'],
+};
+
+/** Every fd class an ioctl is valid on, when api.rst lists more than one. */
+export function ioctlFds(name: string): readonly IoctlFd[] | undefined {
+  return Object.prototype.hasOwnProperty.call(IOCTL_FDS, name) ? IOCTL_FDS[name] : undefined;
+}
+
 export function ioctlFd(name: string): IoctlFd | undefined {
   return Object.prototype.hasOwnProperty.call(IOCTL_FD, name) ? IOCTL_FD[name] : undefined;
 }

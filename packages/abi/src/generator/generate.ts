@@ -1,10 +1,10 @@
 import { relative, resolve, sep } from 'node:path';
 import { plainCharSigned } from '../spec/arch.js';
 import type { Arch, Diagnostic, FdSource, IoctlSpec, LayoutLeaf, SourceLocation, Spec, StructSpec } from '../spec/types.js';
-import { constantValue, CONSTANT_NAME, macroConstants, type LeftOut } from './constants.js';
+import { constantValue, CONSTANT_NAME, functionMacros, macroAliases, macroConstants, type LeftOut } from './constants.js';
 import { evalConstExpr, type ExprContext } from './expr.js';
 import { fdSections, sectionAt } from './fd-sections.js';
-import { ioctlFd } from './fd-table.js';
+import { ioctlFd, ioctlFds } from './fd-table.js';
 import { IoctlDecoder } from './ioctl.js';
 import { computeLayouts } from './layout.js';
 import { parseTranslationUnit, startsTypeName } from './parser.js';
@@ -98,7 +98,8 @@ function specFrom(pp: PreprocessResult, opts: GenerateOptions, display: (path: s
       fdSource = 'header-section';
       warn(`${where(loc)}: warning: ioctl ${name}: fd class '${fd}' from the linux/kvm.h section at line ${section.line} (no fd-table.ts entry)`);
     }
-    ioctls[name] = { ...d.ioctl, fd, fdSource, file: display(loc.file), line: loc.line };
+    const fds = fdSource === 'api.rst' ? ioctlFds(name) : undefined;
+    ioctls[name] = { ...d.ioctl, fd, ...(fds ? { fds: [...fds] } : {}), fdSource, file: display(loc.file), line: loc.line };
   }
 
   const leftOut: LeftOut[] = [];
@@ -129,6 +130,8 @@ function specFrom(pp: PreprocessResult, opts: GenerateOptions, display: (path: s
   const typedefLocs: Record<string, SourceLocation> = {};
   for (const [name, loc] of Object.entries(layout.typedefLocs)) typedefLocs[name] = location(loc, display);
 
+  const aliases = macroAliases(pp.macros, (n) => Object.hasOwn(constants, n) || Object.hasOwn(ioctls, n));
+
   return {
     kernel,
     arch,
@@ -137,6 +140,8 @@ function specFrom(pp: PreprocessResult, opts: GenerateOptions, display: (path: s
     constants,
     typedefs: layout.typedefs,
     enums,
+    aliases,
+    macros: functionMacros(pp.macros),
     locations: { constants: constantLocs, typedefs: typedefLocs },
     diagnostics,
   };
@@ -172,11 +177,13 @@ export function serializeSpec(spec: Spec): string {
     kernel: spec.kernel,
     arch: spec.arch,
     ioctls: sortedRecord(spec.ioctls, (i: IoctlSpec) => ({
-      number: i.number, dir: i.dir, size: i.size, type: i.type, fd: i.fd, fdSource: i.fdSource, file: i.file, line: i.line,
+      number: i.number, dir: i.dir, size: i.size, type: i.type, fd: i.fd, fds: i.fds, fdSource: i.fdSource, file: i.file, line: i.line,
     })),
     structs: sortedRecord(spec.structs, (s: StructSpec) => ({ size: s.size, align: s.align, kind: s.kind, file: s.file, line: s.line, layout: s.layout.map(leaf) })),
     constants: sortedRecord(spec.constants, (v) => v),
     enums: spec.enums && sortedRecord(spec.enums, (v) => v),
+    aliases: spec.aliases && sortedRecord(spec.aliases, (v) => v),
+    macros: spec.macros && sortedRecord(spec.macros, (m) => ({ params: m.params, variadic: m.variadic, body: m.body })),
     typedefs: sortedRecord(spec.typedefs, (v) => v),
     locations: spec.locations && {
       constants: sortedRecord(spec.locations.constants, (l: SourceLocation) => ({ file: l.file, line: l.line })),

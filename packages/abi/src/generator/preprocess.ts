@@ -63,6 +63,10 @@ export class MacroTable {
     for (const d of this.defs.values()) if (!d.functionLike) out.push({ name: d.name, loc: d.loc });
     return out;
   }
+  /** Function-like macros, in definition order. */
+  functionLike(): MacroDef[] {
+    return [...this.defs.values()].filter((d) => d.functionLike);
+  }
   /** The replacement list exactly as written (no expansion). */
   body(name: string): Token[] | undefined {
     return this.defs.get(name)?.body;

@@ -9,6 +9,7 @@ export { pinnedSets, loadPins, type PinnedSet, type PinnedSetRecord, type PinsFi
 export { includeRoot, headersCacheRoot, repoRoot, debCacheDir } from './paths.js';
 export { syncHeaders, type SyncResult, type SyncedSet, type SyncOptions } from './sync.js';
 export { readSynced, type SyncedRecord } from './install.js';
+export { editProblems, withEditedHeaders, type HeaderEdit } from './edit.js';
 export { HeaderSyncError, type HeaderSyncErrorKind } from './errors.js';
 export { upstreamVersion, seriesOf, compareDebianVersions } from '../debian/debversion.js';
 

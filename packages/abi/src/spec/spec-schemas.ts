@@ -24,6 +24,8 @@ function buildSpecSchemas(z: typeof Z) {
     size: byteCount.max(0x3fff).describe('_IOC_SIZE: sizeof the argument type, 0 for _IO'),
     type: z.string().min(1).nullable().describe('The C argument type as written in the macro, null for _IO'),
     fd: z.enum(['system', 'vm', 'vcpu', 'device']),
+    fds: z.array(z.enum(['system', 'vm', 'vcpu', 'device'])).min(2).optional()
+      .describe('Every fd class the ioctl is valid on (fd among them), when api.rst lists more than one'),
     fdSource: z.enum(FD_SOURCES as [FdSource, ...FdSource[]]).optional()
       .describe('api.rst: from the reviewed fd table; header-section: from the linux/kvm.h section the ioctl is defined in'),
     file: headerFile.optional(),
@@ -75,6 +77,13 @@ function buildSpecSchemas(z: typeof Z) {
         constants: z.record(identifier, SourceLocationSchema),
         typedefs: z.record(identifier, SourceLocationSchema),
       }).optional().describe('Where each constant and typedef is defined'),
+      aliases: z.record(identifier, identifier).optional()
+        .describe('Macros defined as another constant or ioctl name: alias -> target'),
+      macros: z.record(identifier, z.strictObject({
+        params: z.number().int().min(0),
+        variadic: z.boolean().optional(),
+        body: z.string().describe('Replacement list, tokens joined by one space, parameters spelled $0, $1, ...'),
+      })).optional().describe('Function-like KVM_* macros'),
       diagnostics: z.array(z.strictObject({ name: identifier, file: headerFile, line: headerLine, reason: z.string().min(1) })).optional()
         .describe('Macros left out of constants because they need a kernel-only helper (BIT, GENMASK, PAGE_SIZE)'),
     })

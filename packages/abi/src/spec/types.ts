@@ -33,6 +33,8 @@ export interface IoctlSpec {
   /** The C argument type as written in the macro (e.g. "struct kvm_regs", "__u64"), null for _IO. */
   type: string | null;
   fd: IoctlFd;
+  /** Every fd class the ioctl is valid on, `fd` among them; only when api.rst lists more than one. */
+  fds?: IoctlFd[];
   fdSource?: FdSource;
   /** The #define of the request macro. */
   file?: string;
@@ -76,6 +78,12 @@ export interface StructSpec {
   line?: number;
 }
 
+export interface FunctionMacro {
+  params: number;
+  variadic?: boolean;
+  body: string;
+}
+
 /** A macro the generator left out: its value needs something no uapi header defines (BIT(), PAGE_SIZE). */
 export interface Diagnostic {
   name: string;
@@ -101,6 +109,16 @@ export interface Spec {
   enums?: Record<string, string[]>;
   /** Where each constant (macro or enumerator) and typedef is defined. */
   locations?: { constants: Record<string, SourceLocation>; typedefs: Record<string, SourceLocation> };
+  /**
+   * Object-like macros defined as another constant's or ioctl's name (`#define KVM_CAP_X KVM_CAP_Y`):
+   * alias -> the name it spells. An alias shares its target's value without being a second member.
+   */
+  aliases?: Record<string, string>;
+  /**
+   * Function-like KVM_* macros (`KVM_S390_INT_IO(ai,cssid,ssid,schid)`): a compiled caller bakes the
+   * formula in. The body is normalized: tokens joined by one space, parameters spelled `$0`, `$1`, ….
+   */
+  macros?: Record<string, FunctionMacro>;
   /** Macros left out of `constants`, each with why (see Diagnostic). */
   diagnostics?: Diagnostic[];
 }

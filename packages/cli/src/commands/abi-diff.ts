@@ -45,19 +45,21 @@ export async function diff(argv: string[]): Promise<number> {
   const suppressions = new SuppressionSet(file);
   const report = buildReport(old, neu, suppressions);
   const stale = suppressions.stale();
-  if (values['only-breaking']) report.changes = report.changes.filter((c) => c.breaks.length > 0);
+  const onlyBreaking = values['only-breaking'] === true;
+  // Text prints the whole count next to what it shows; the other formats list the breaking changes only.
+  const listed = onlyBreaking ? { ...report, changes: report.changes.filter((c) => c.breaks.length > 0) } : report;
   switch (format) {
     case 'json':
-      process.stdout.write(`${JSON.stringify({ ...(reportJson(report) as object), stale }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ ...(reportJson(listed) as object), stale }, null, 2)}\n`);
       break;
     case 'github':
-      process.stdout.write(formatGithub([report]));
+      process.stdout.write(formatGithub([listed]));
       break;
     case 'junit':
-      process.stdout.write(formatJunit([report], { name: 'kvm-cli abi diff', failOn: ['BINARY', 'SOURCE'] }));
+      process.stdout.write(formatJunit([listed], { name: 'kvm-cli abi diff', failOn: ['BINARY', 'SOURCE'] }));
       break;
     case 'text':
-      process.stdout.write(formatReportText(report));
+      process.stdout.write(formatReportText(report, { onlyBreaking }));
       break;
   }
   if (file && format !== 'json') process.stderr.write(formatStaleText(stale, file.path));
