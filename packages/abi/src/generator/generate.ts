@@ -7,7 +7,7 @@ import { fdSections, sectionAt } from './fd-sections.js';
 import { ioctlFd, ioctlFds } from './fd-table.js';
 import { IoctlDecoder } from './ioctl.js';
 import { computeLayouts } from './layout.js';
-import { parseTranslationUnit, startsTypeName } from './parser.js';
+import { parseTranslationUnit, startsTypeName, type TranslationUnit } from './parser.js';
 import { predefinedMacros } from './predefined.js';
 import { preprocess, type PreprocessResult } from './preprocess.js';
 import { HeaderError, type SourceLoc } from './tokens.js';
@@ -52,10 +52,27 @@ export function relativeToIncludeDir(includeDirs: string[]): (path: string) => s
   };
 }
 
+/**
+ * A `#ifdef __KERNEL__` inside a struct or union body: headers_install strips the group, so the
+ * kernel compiles one layout and userspace another, and no diff of the userspace view can see it.
+ */
+function refuseKernelOnlyMembers(tu: TranslationUnit, conditionals: SourceLoc[]): void {
+  for (const d of tu.decls) {
+    if (d.kind !== 'record' || !d.decl.body) continue;
+    const { open, close } = d.decl.body;
+    const inside = conditionals.find((c) => c.file === open.file && c.file === close.file && c.line >= open.line && c.line <= close.line);
+    if (inside) {
+      const what = `${d.decl.kind} ${d.decl.tag ?? '(anonymous)'}`;
+      throw new HeaderError(inside, what, 'a __KERNEL__ conditional inside the body: headers_install strips it, so the kernel\'s layout and userspace\'s differ');
+    }
+  }
+}
+
 function specFrom(pp: PreprocessResult, opts: GenerateOptions, display: (path: string) => string): Spec {
   const { arch, kernel } = opts;
   const warn = opts.warn ?? (() => {});
   const tu = parseTranslationUnit(pp.tokens, pp.packs);
+  refuseKernelOnlyMembers(tu, pp.kernelConditionals);
   const layout = computeLayouts(tu, arch, evalConstExpr);
   const enumValues = layout.enumConstants;
   const ctx: ExprContext = {

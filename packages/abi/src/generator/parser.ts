@@ -76,6 +76,8 @@ export interface RecordDecl {
   loc: SourceLoc;
   /** Where the body was given. */
   defLoc?: SourceLoc;
+  /** The body's braces. */
+  body?: { open: SourceLoc; close: SourceLoc };
   /** The `#pragma pack(N)` in force at the closing brace (GCC lays the record out there), in bytes. */
   maxFieldAlign?: number;
 }
@@ -564,6 +566,7 @@ class Parser {
     }
     const maxFieldAlign = this.packAt(this.pos);
     if (maxFieldAlign) decl.maxFieldAlign = maxFieldAlign;
+    decl.body = { open: bodyLoc, close: this.peek()!.loc };
     this.pos++;
     mergeAttrs(attrs, this.attributes());
     mergeAttrs(decl.attrs, attrs);

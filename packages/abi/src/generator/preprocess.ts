@@ -20,6 +20,11 @@ export interface PreprocessResult {
   files: string[];
   /** The #pragma pack changes, by index into `tokens`. */
   packs: PackChange[];
+  /**
+   * Every #if/#ifdef/#ifndef/#elif (in a live group) whose condition names __KERNEL__: headers_install
+   * strips those groups, so inside a struct body one makes the kernel's layout differ from userspace's.
+   */
+  kernelConditionals: SourceLoc[];
 }
 
 export interface MacroDef {
@@ -372,7 +377,12 @@ export function preprocess(opts: PreprocessOptions): PreprocessResult {
   return new Preprocessor(opts).run();
 }
 
+function namesKernel(args: LexToken[]): boolean {
+  return args.some((a) => a.text === '__KERNEL__');
+}
+
 class Preprocessor {
+  private readonly kernelConditionals: SourceLoc[] = [];
   private readonly macros = new MacroTable();
   private readonly out: Token[] = [];
   private readonly files: string[] = [];
@@ -395,7 +405,7 @@ class Preprocessor {
       const path = existsSync(e) && statSync(e).isFile() ? resolve(e) : this.find(e, false, undefined, loc, `#include <${e}>`);
       this.includeFile(path, 0);
     }
-    return { tokens: this.out, macros: this.macros, files: this.files, packs: this.pack.changes };
+    return { tokens: this.out, macros: this.macros, files: this.files, packs: this.pack.changes, kernelConditionals: this.kernelConditionals };
   }
 
   private find(name: string, quoted: boolean, from: string | undefined, loc: SourceLoc, construct: string): string {
@@ -455,6 +465,7 @@ class Preprocessor {
         case 'ifdef':
         case 'ifndef': {
           const parentActive = active();
+          if (parentActive && namesKernel(args)) this.kernelConditionals.push(loc);
           let taken = false;
           if (parentActive) {
             if (d === 'if') taken = this.evalIf(args, loc, '#if');
@@ -470,6 +481,7 @@ class Preprocessor {
             top.active = false;
             continue;
           }
+          if (namesKernel(args)) this.kernelConditionals.push(loc);
           const taken = this.evalIf(args, loc, '#elif');
           top.active = taken;
           top.done = taken;
