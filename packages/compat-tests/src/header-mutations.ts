@@ -17,6 +17,8 @@ export interface HeaderMutation {
   what: string;
   edits: HeaderEdit[];
   expected?: number;
+  /** The generator must refuse the edited headers (a HeaderError whose message matches). */
+  refused?: RegExp;
   layout?: { struct: string; members: string[]; /** Bits a removed name adds: SOURCE. */ sourceBits?: number };
 }
 
@@ -31,6 +33,10 @@ const CREATE_VCPU = '#define KVM_CREATE_VCPU           _IO(KVMIO,   0x41)';
 const SET_ONE_REG = '#define KVM_SET_ONE_REG\t\t  _IOW(KVMIO,  0xac, struct kvm_one_reg)';
 const IRQFD_TAIL = '\t__u32 resamplefd;\n\t__u8  pad[16];';
 const RUN_PADDING = '\t\tchar padding[256];';
+const MSR_RANGE_OPEN = 'struct kvm_msr_filter_range {';
+const MSR_RANGE_CLOSE = '\t__u8 *bitmap; /* a 1 bit allows the operations in flags, 0 denies */\n};';
+/** kvm_msr_filter_range inside a #pragma pack(push, N) region. */
+const packedMsrRange = (n: number): HeaderEdit[] => [before(A, MSR_RANGE_OPEN, `#pragma pack(push, ${n})`), replace(A, MSR_RANGE_CLOSE, `${MSR_RANGE_CLOSE}\n#pragma pack(pop)`)];
 
 export const HEADER_MUTATIONS: readonly HeaderMutation[] = [
   // numbered families
@@ -69,6 +75,13 @@ export const HEADER_MUTATIONS: readonly HeaderMutation[] = [
     layout: { struct: 'kvm_coalesced_mmio', members: ['phys_addr', 'len'] } },
   { id: 'sev-cmd-grown', what: 'a __u64 appended to kvm_sev_cmd (KVM_MEMORY_ENCRYPT_OP encodes unsigned long)', edits: [replace(K, '\t__u32 error;\n\t__u32 sev_fd;\n};', '\t__u32 error;\n\t__u32 sev_fd;\n\t__u64 kvmts_extra;\n};')],
     layout: { struct: 'kvm_sev_cmd', members: ['id', 'data', 'error', 'sev_fd'] } },
+  { id: 'pragma-pack-1', what: 'kvm_msr_filter_range inside #pragma pack(push, 1)', edits: packedMsrRange(1),
+    layout: { struct: 'kvm_msr_filter', members: ['flags', 'ranges'] } },
+  { id: 'pragma-pack-8', what: 'kvm_msr_filter_range inside #pragma pack(push, 8), no tighter than its own alignment', edits: packedMsrRange(8),
+    layout: { struct: 'kvm_msr_filter', members: ['flags', 'ranges'] } },
+  // kernel-only members: the userspace view cannot show the break, so the generator refuses it
+  { id: 'kernel-only-member', what: 'a member under #ifdef __KERNEL__ in the middle of kvm_irqfd', edits: [replace(K, IRQFD_TAIL, '\t__u32 resamplefd;\n#ifdef __KERNEL__\n\t__u32 kvmts_kernel_only;\n#endif\n\t__u8  pad[16];')],
+    refused: /struct kvm_irqfd: a __KERNEL__ conditional inside the body/ },
   { id: 'msrs-flex-removed', what: 'kvm_msrs loses its trailing flexible array', edits: [replace(A, '\t__DECLARE_FLEX_ARRAY(struct kvm_msr_entry, entries);\n', '')],
     layout: { struct: 'kvm_msrs', members: ['nmsrs', 'pad'], sourceBits: S } },
 ];

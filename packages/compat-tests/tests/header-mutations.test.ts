@@ -2,7 +2,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
 import { diffSpecs, exitBits } from '@kvm-ts/abi/diff';
-import { generateSpec } from '@kvm-ts/abi/generator';
+import { generateSpec, HeaderError } from '@kvm-ts/abi/generator';
 import { cacheReady, editProblems, withEditedHeaders } from '@kvm-ts/abi/headers';
 import type { Spec } from '@kvm-ts/abi';
 import { gccLayout, HEADER_MUTATIONS, type HeaderMutation, layoutVerdict, propertyParameters } from '../src/index.js';
@@ -43,12 +43,26 @@ if (!missing) {
     fc.assert(
       fc.property(fc.nat({ max: pairs.length - 1 }), (i) => {
         const { m, id } = pairs[i];
+        judged++;
+        seen.add(m.id);
+        if (m.refused) {
+          const err = withEditedHeaders(id, 'x86_64', m.edits, (dir) => {
+            try {
+              generateSpec({ includeDirs: [dir], arch: 'x86_64', kernel: id });
+              return undefined;
+            } catch (e) {
+              return e;
+            }
+          });
+          if (!(err instanceof HeaderError) || !m.refused.test(err.message)) {
+            throw new Error(`${id}/x86_64 ${m.id} (${m.what}): the generator must refuse it (${m.refused}), got ${err instanceof Error ? err.message : 'a spec'}\n${headerDiff(m)}`);
+          }
+          return;
+        }
         const [got, want] = withEditedHeaders(id, 'x86_64', m.edits, (dir) => {
           const changes = diffSpecs(baseSpec(id), generateSpec({ includeDirs: [dir], arch: 'x86_64', kernel: id }));
           return [exitBits(changes), expectedExit(m, id, dir), changes] as const;
         });
-        judged++;
-        seen.add(m.id);
         if (got !== want) throw new Error(`${id}/x86_64 ${m.id} (${m.what}): abi diff exit ${got}, expected ${want}\n${headerDiff(m)}`);
       }),
       propertyParameters(RUNS),
