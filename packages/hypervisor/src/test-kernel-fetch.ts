@@ -4,20 +4,13 @@
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { aptDownload, aptUpdate, availableVersions, compareDebianVersions, extractDebMembers, FetchError, packageNames, privateApt } from '@kvm-ts/abi/debian';
+import { aptDownload, aptUpdate, extractDebMembers, FetchError, KERNEL_SUITES, newestKernelPackage, privateApt } from '@kvm-ts/abi/debian';
 import { testKernelCachePath } from './test-kernel.js';
-
-/** Bookworm's kernel is the one docs/verified-hosts.md reports on; its security updates are newest. */
-const SUITES = ['bookworm', 'bookworm-updates', 'bookworm-security'];
 
 export interface FetchedKernel {
   path: string;
   /** "6.1.0-56-amd64 (linux-image-…_amd64.deb)", or undefined when it was already there. */
   downloaded?: string;
-}
-
-function kernelAbi(pkg: string): string | undefined {
-  return /^linux-image-(\d+\.\d+\.\d+-\d+)-amd64$/.exec(pkg)?.[1];
 }
 
 /** The cached kernel, else a download of the newest bookworm linux-image-<abi>-amd64. */
@@ -30,14 +23,9 @@ export async function fetchTestKernel(): Promise<FetchedKernel> {
   const target = testKernelCachePath();
   if (existsSync(target)) return { path: target };
 
-  const apt = privateApt(SUITES);
+  const apt = privateApt(KERNEL_SUITES);
   await aptUpdate(apt);
-  const newest = (await packageNames(apt, 'linux-image-'))
-    .filter((n) => kernelAbi(n) !== undefined)
-    .sort((a, b) => compareDebianVersions(kernelAbi(b)!, kernelAbi(a)!))[0];
-  if (!newest) throw new FetchError('not-found', `no linux-image-<version>-amd64 package in Debian ${apt.suites.join('/')}`);
-  const version = (await availableVersions(apt, newest)).map((v) => v.version).sort((a, b) => compareDebianVersions(b, a))[0];
-  if (!version) throw new FetchError('not-found', `apt-cache knows no version of ${newest}`);
+  const { pkg: newest, version } = await newestKernelPackage(apt);
 
   const dir = dirname(target);
   mkdirSync(dir, { recursive: true });

@@ -7,6 +7,8 @@ export { discoverMirrors, aptSourceFiles, readAptSources, parseOneLineSources, p
 export { privateApt, aptUpdate, availableVersions, aptDownload, packageNames, dependsOf, type PrivateApt, type AvailableVersion } from './apt.js';
 export { findCachedDeb, downloadDeb, extractDeb, extractDebMembers, type CachedDeb } from './debs.js';
 export { compareDebianVersions, upstreamVersion } from './debversion.js';
+export { newestKernelPackage, KERNEL_SUITES } from './kernel-package.js';
+export { runTool, firstErrorLine, type RunResult } from './run.js';
 export { fetchCrossGcc, cachedCrossGcc, cachedCrossTool, crossGccDir, hostDebianRelease, type CrossGccResult } from './cross-gcc.js';
 export { FetchError, type FetchErrorKind } from './errors.js';
 export { userCacheDir } from './paths.js';

@@ -1,0 +1,124 @@
+/**
+ * One run of the emulated machine: QEMU in TCG mode with -cpu max (which emulates SVM and NPT), the
+ * host's root shared read-write over virtio-9p, the kernel console in a log file, the command's
+ * output on a second serial port streamed to the caller, a wall-time limit that kills QEMU.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Emulator } from './emulator.js';
+import type { TestbedKernel } from './kernel.js';
+
+export const EXIT_MARKER = /^kvm-ts-testbed: exit=(\d+)\s*$/;
+const NOTE = /^kvm-ts-testbed: (.*?)\s*$/;
+
+export interface MachineOptions {
+  emulator: Emulator;
+  kernel: TestbedKernel;
+  initramfs: string;
+  /** The command, run in `cwd` inside the machine with exactly `env`. */
+  command: string[];
+  cwd: string;
+  env: Record<string, string>;
+  cpus: number;
+  memoryMiB: number;
+  timeLimitS: number;
+  consoleLog: string;
+  /** The command's output, as it arrives. */
+  output: (chunk: string) => void;
+  /** The testbed's own lines from inside the machine ("running (kernel …)"). */
+  note: (line: string) => void;
+}
+
+export type MachineEnd =
+  | { kind: 'exited'; status: number; seconds: number }
+  | { kind: 'time-limit'; seconds: number }
+  | { kind: 'error'; message: string; seconds: number }
+  | { kind: 'no-status'; qemuStatus: number | null; signal: string | null; seconds: number };
+
+const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** The script the machine's init runs chrooted into the host's root. */
+export function commandScript(command: string[], cwd: string, env: Record<string, string>): string {
+  const runtime = env.XDG_RUNTIME_DIR;
+  return [
+    '# written by @kvm-ts/testbed for one run; the emulated machine deletes nothing',
+    `mkdir -p ${quote(env.TMPDIR)}${runtime ? ` ${quote(runtime)} && chmod 0700 ${quote(runtime)}` : ''} || exit 125`,
+    `cd ${quote(cwd)} || exit 125`,
+    `exec /usr/bin/env -i ${Object.entries(env).map(([k, v]) => quote(`${k}=${v}`)).join(' ')} ${command.map(quote).join(' ')}`,
+    '',
+  ].join('\n');
+}
+
+export function qemuArgs(o: Pick<MachineOptions, 'emulator' | 'kernel' | 'initramfs' | 'cpus' | 'memoryMiB' | 'consoleLog'>, script: string, root: boolean): string[] {
+  return [
+    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+    ...o.emulator.firmwareDirs.flatMap((d) => ['-L', d]),
+    '-machine', 'pc', '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', String(o.cpus), '-m', `${o.memoryMiB}M`,
+    '-kernel', o.kernel.vmlinuz, '-initrd', o.initramfs,
+    '-append', `console=ttyS0 panic=-1 loglevel=5 rdinit=/init kvmts_testbed.run=${script}`,
+    '-serial', `file:${o.consoleLog}`,
+    '-chardev', 'stdio,id=command,signal=off', '-serial', 'chardev:command',
+    // passthrough keeps owners and modes, which needs root; as a user, files are created as that user.
+    '-fsdev', `local,id=hostroot,path=/,security_model=${root ? 'passthrough' : 'none'},multidevs=remap`,
+    '-device', 'virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot',
+    '-monitor', 'none',
+  ];
+}
+
+export function runMachine(o: MachineOptions): Promise<MachineEnd> {
+  const started = performance.now();
+  const seconds = () => Math.round((performance.now() - started) / 100) / 10;
+  const scratch = mkdtempSync(join(tmpdir(), 'kvm-ts-testbed-'));
+  const script = join(scratch, 'command.sh');
+  writeFileSync(script, commandScript(o.command, o.cwd, o.env), { mode: 0o600 });
+  return new Promise((resolve) => {
+    const qemu = spawn(o.emulator.qemu, qemuArgs(o, script, process.getuid?.() === 0), { env: o.emulator.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let status: number | undefined;
+    let error: string | undefined;
+    let limited = false;
+    let pending = '';
+    let stderr = '';
+    const limit = setTimeout(() => {
+      limited = true;
+      qemu.kill('SIGKILL');
+    }, o.timeLimitS * 1000);
+    // The machine must not outlive us: a parent killed with SIGTERM takes QEMU along.
+    const stop = () => qemu.kill('SIGKILL');
+    process.once('exit', stop);
+    const line = (l: string) => {
+      const marker = EXIT_MARKER.exec(l);
+      const note = NOTE.exec(l);
+      if (marker) status = Number(marker[1]);
+      else if (note && note[1].startsWith('error: ')) error = note[1].slice('error: '.length);
+      else if (note) o.note(note[1]);
+      else o.output(`${l}\n`);
+    };
+    qemu.stdout.setEncoding('utf8');
+    qemu.stdout.on('data', (d: string) => {
+      pending += d;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        line(pending.slice(0, nl).replace(/\r$/, ''));
+        pending = pending.slice(nl + 1);
+      }
+    });
+    qemu.stderr.on('data', (d: Buffer) => (stderr += d.toString()).length > 65536 && (stderr = stderr.slice(-4096)));
+    const finish = (end: MachineEnd) => {
+      clearTimeout(limit);
+      process.removeListener('exit', stop);
+      rmSync(scratch, { recursive: true, force: true });
+      resolve(end);
+    };
+    qemu.on('error', (e) => finish({ kind: 'error', message: `cannot start ${o.emulator.qemu}: ${e.message}`, seconds: seconds() }));
+    qemu.on('close', (code, signal) => {
+      if (pending) line(pending);
+      if (limited) finish({ kind: 'time-limit', seconds: seconds() });
+      else if (error !== undefined) finish({ kind: 'error', message: error, seconds: seconds() });
+      else if (status !== undefined) finish({ kind: 'exited', status, seconds: seconds() });
+      else if (code !== 0 && stderr.trim()) finish({ kind: 'error', message: `QEMU: ${stderr.trim().split('\n').at(-1)}`, seconds: seconds() });
+      else finish({ kind: 'no-status', qemuStatus: code, signal, seconds: seconds() });
+    });
+  });
+}
