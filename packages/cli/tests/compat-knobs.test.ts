@@ -5,11 +5,10 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
+import { kvmTests } from './helpers/kvm.js';
 
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
-const kvm = kvmMissing ? test.skip : test.serial;
-if (kvmMissing) markKvmMissing('compatibility knobs on a real device');
+const kvm = kvmTests('compatibility knobs on a real device');
 
 function cli(args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });

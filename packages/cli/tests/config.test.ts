@@ -17,11 +17,10 @@ import { controlSchemas, loadZod } from '@kvm-ts/hypervisor/control';
 import { builtinGuestPath } from '@kvm-ts/hypervisor';
 import { configSchema, RUN_OPTIONS } from '../src/run-options.js';
 import { SCHEMA_DIR, schemaFiles } from '../scripts/schemas.js';
-import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
+import { kvmTests } from './helpers/kvm.js';
 
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
-const kvm = kvmMissing ? test.skip : test.serial;
-if (kvmMissing) markKvmMissing('config file runs');
+const kvm = kvmTests('config file runs');
 
 function cli(args: string[], cwd?: string) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd, timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });

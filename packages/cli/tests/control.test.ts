@@ -13,11 +13,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { call, ControlClient, type StatResult } from '@kvm-ts/hypervisor/control';
-import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
+import { kvmTests } from './helpers/kvm.js';
 
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
-const kvm = kvmMissing ? test.skip : test.serial;
-if (kvmMissing) markKvmMissing('control socket');
+const kvm = kvmTests('control socket');
 const SPIN = 'spin memtest=0';
 
 interface Env {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cachedTestKernel } from '@kvm-ts/hypervisor';
 import { withoutNoNetworkLine } from './helpers/no-network.js';
-import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
+import { kvmTests, scaled } from './helpers/kvm.js';
 
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
 const CORPUS = fileURLToPath(new URL('../../hypervisor/scripts/hostile-corpus.ts', import.meta.url));
@@ -24,14 +24,11 @@ const WALL_S = 15;
 const RSS_MIB = 600;
 
 const timeMissing = existsSync(TIME) ? undefined : `no ${TIME} (apt-get install time)`;
-if (kvmMissing) markKvmMissing('hostile corpus');
+const hostileRuns = kvmTests('hostile corpus');
 
 /** Needs /dev/kvm (markKvmMissing says so once) and /usr/bin/time (a failure under CI=true, a visible skip elsewhere). */
 function kvm(title: string, fn: (t: import('ava').ExecutionContext) => void | Promise<void>): void {
-  if (kvmMissing) test.skip(title, fn);
-  else if (!timeMissing) test.serial(title, fn);
-  else if (process.env.CI === 'true') test(title, (t) => t.fail(timeMissing));
-  else test.skip(`${title} — skipped: ${timeMissing}`, fn);
+  hostileRuns(title, fn, timeMissing);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-hostile-'));
@@ -48,7 +45,7 @@ interface Measured {
 function measured(script: string, limitMs = 60_000): Measured {
   const stats = join(dir, `time-${Math.random().toString(36).slice(2)}.txt`);
   const kvm = `${TIME} -v -o ${stats} ${process.execPath} ${BIN}`;
-  const r = spawnSync('sh', ['-c', script.replaceAll('$KVM', kvm)], { encoding: 'utf8', timeout: limitMs, cwd: dir });
+  const r = spawnSync('sh', ['-c', script.replaceAll('$KVM', kvm)], { encoding: 'utf8', timeout: scaled(limitMs), cwd: dir });
   const report = existsSync(stats) ? readFileSync(stats, 'utf8') : '';
   const field = (re: RegExp) => re.exec(report)?.[1];
   const elapsed = field(/Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)/) ?? 'NaN';
@@ -65,7 +62,7 @@ function measured(script: string, limitMs = 60_000): Measured {
 function bounded(t: import('ava').ExecutionContext, m: Measured, status: number, wallS = WALL_S) {
   t.log(`exit ${m.status}, ${m.wallS.toFixed(2)} s, peak RSS ${m.rssMiB.toFixed(0)} MiB`);
   t.is(m.status, status, m.stderr);
-  t.true(m.wallS < wallS, `wall time ${m.wallS} s`);
+  t.true(m.wallS < scaled(wallS), `wall time ${m.wallS} s`);
   t.true(m.rssMiB < RSS_MIB, `peak RSS ${m.rssMiB} MiB`);
   t.notRegex(m.stderr, /\n\s+at /, 'no stack trace');
 }
@@ -77,7 +74,7 @@ const hostMem = (want: string) => {
 };
 
 const images = (() => {
-  if (kvmMissing || timeMissing) return [] as Array<[string, string]>;
+  if (timeMissing) return [] as Array<[string, string]>;
   const r = spawnSync(process.execPath, ['--import=tsx', CORPUS, dir], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`hostile-corpus.ts failed: ${r.stderr}`);
   return r.stdout.trim().split('\n').map((l) => l.split('\t') as [string, string]);
@@ -146,9 +143,7 @@ kvm('-c 300 is a usage error before any vCPU starts', (t) => {
 const kernel = cachedTestKernel();
 const noKernel = kernel ? undefined : 'no test kernel (npm run fetch downloads it)';
 const slowLoad = (title: string, fn: (t: import('ava').ExecutionContext) => Promise<void>) => {
-  if (kvmMissing) test.skip(title, fn);
-  else if (noKernel) process.env.CI === 'true' ? test(title, (t) => t.fail(noKernel)) : test.skip(`${title} — skipped: ${noKernel}`, fn);
-  else test.serial(title, fn);
+  hostileRuns(title, fn, noKernel);
 };
 
 slowLoad('SIGUSR1 while the kernel loads never opens the inspector', async (t) => {

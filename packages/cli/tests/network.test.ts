@@ -16,11 +16,11 @@ import { fileURLToPath } from 'node:url';
 import { findOnPath } from '@kvm-ts/abi/debian';
 import { testPasst, testPing } from '../../hypervisor/src/test-tools.js';
 import { NO_NETWORK_LINE } from './helpers/no-network.js';
-import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
+import { kvmTests } from './helpers/kvm.js';
 
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
 const ci = process.env.CI === 'true';
-if (kvmMissing) markKvmMissing('network runs');
+const networkRuns = kvmTests('network runs');
 const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-net-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -30,7 +30,6 @@ const isRoot = process.getuid?.() === 0;
 /** What a test needs that this host lacks, or undefined. */
 function lacking(needs: Array<'kvm' | 'passt' | 'root' | 'ip' | 'ping'>): string | undefined {
   for (const n of needs) {
-    if (n === 'kvm' && kvmMissing) return '/dev/kvm is absent';
     if (n === 'passt' && !passt) return 'passt is not installed and the fetch step did not unpack it (npm run fetch)';
     if (n === 'root' && !isRoot) return 'network namespaces and taps need root';
     if (n === 'ip' && !findOnPath('ip')) return 'ip (iproute2) is not installed';
@@ -41,7 +40,8 @@ function lacking(needs: Array<'kvm' | 'passt' | 'root' | 'ip' | 'ping'>): string
 /** Serial, and: fails under CI=true when a prerequisite is missing, skips with the reason elsewhere. */
 function needing(needs: Array<'kvm' | 'passt' | 'root' | 'ip' | 'ping'>, title: string, fn: (t: ExecutionContext) => Promise<void> | void): void {
   const missing = lacking(needs);
-  if (!missing) test.serial(title, fn);
+  if (needs.includes('kvm')) networkRuns(title, fn, missing);
+  else if (!missing) test.serial(title, fn);
   else if (ci) test.serial(title, (t) => t.fail(missing));
   else test.skip(`${title} — skipped: ${missing}`, fn);
 }

@@ -5,12 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withoutNoNetworkLine } from './helpers/no-network.js';
-import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
+import { kvmTests } from './helpers/kvm.js';
 
 /** The real command: the built bin, as users and CI run it (turbo builds before testing). */
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
-const kvm = kvmMissing ? test.skip : test.serial;
-if (kvmMissing) markKvmMissing('VM runs');
+const kvm = kvmTests('VM runs');
 
 function cli(args: string[], timeoutMs = 60_000) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -11,11 +11,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
 import { withoutNoNetworkLine } from './helpers/no-network.js';
-import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
+import { kvmTests } from './helpers/kvm.js';
 
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
-const kvm = kvmMissing ? test.skip : test.serial;
-if (kvmMissing) markKvmMissing('virtio runs');
+const kvm = kvmTests('virtio runs');
 
 const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-cli-virtio-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));

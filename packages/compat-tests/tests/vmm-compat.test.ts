@@ -9,18 +9,13 @@
  * Replay a failure with the seed and path it prints: FC_SEED=<seed> FC_PATH=<path> npx ava tests/vmm-compat.test.ts
  */
 import test from 'ava';
-import { existsSync } from 'node:fs';
 import fc from 'fast-check';
 import { hostSpecIds, OPTIONAL_CAPS, REQUIRED_CAPS } from '@kvm-ts/hypervisor';
+import { kvmTests, scaled } from '@kvm-ts/testbed/needs';
 import { propertyParameters } from '../src/history.js';
 import { DEVICES, describe, FALLBACK_EVIDENCE, runCombination, type Combination, type Device, type RunResult } from '../src/vmm-runs.js';
 
-const kvmMissing = !existsSync('/dev/kvm');
-const kvm = kvmMissing ? test.skip : test.serial;
-if (kvmMissing) {
-  if (process.env.CI === 'true') test('VMM compatibility properties: /dev/kvm is absent but CI=true requires it', (t) => t.fail('/dev/kvm is absent'));
-  else test.skip('VMM compatibility properties — skipped: /dev/kvm is absent on this host', () => {});
-}
+const kvm = kvmTests('VMM compatibility properties');
 
 /** Random combinations per CI run, besides one example per optional capability (below). */
 const RUNS = 150;
@@ -97,7 +92,7 @@ async function verdict(c: Combination, r: RunResult): Promise<string | undefined
 }
 
 kvm('the VMM on every spec × kernel × capability set × vCPUs × devices: the same guest results, or refused up front', async (t) => {
-  t.timeout(20 * 60_000, 'the property did not finish');
+  t.timeout(scaled(20 * 60_000), 'the property did not finish');
   const started = performance.now();
   const params = propertyParameters(RUNS);
   await fc.assert(

@@ -4,10 +4,9 @@
  * port). Only that each still runs to its JSON result is checked here: the numbers are the scripts'
  * business, measured on a quiet machine, never asserted in a test.
  */
-import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
+import { kvmTests, scaled } from './helpers/kvm.js';
 
 const PACKAGE = fileURLToPath(new URL('..', import.meta.url));
 
@@ -15,7 +14,7 @@ function runScript(script: string, args: string[]): { code: number | null; last:
   const r = spawnSync(process.execPath, ['--import=tsx', '--conditions=kvm-ts-source', `scripts/${script}`, ...args], {
     cwd: PACKAGE,
     encoding: 'utf8',
-    timeout: 90_000,
+    timeout: scaled(90_000),
     killSignal: 'SIGKILL',
   });
   const output = `${r.stdout}${r.stderr}`;
@@ -32,27 +31,25 @@ function runScript(script: string, args: string[]): { code: number | null; last:
 
 const positive = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && x > 0;
 
-if (kvmMissing) markKvmMissing('benchmark scripts');
-else {
-  test('bench-virtio.ts 8 MiB, 20 reads, 1 round: guest and host sides both measured, both notification paths counted', (t) => {
-    const r = runScript('bench-virtio.ts', ['8', '20', '1']);
-    t.is(r.code, 0, r.output);
-    const j = r.last as { seqWrite: { medianRatio: number }; seqRead: { medianRatio: number }; randRead4k: { medianRatio: number }; countsPerMiB: Array<{ paths: string }> };
-    t.true(positive(j?.seqWrite?.medianRatio) && positive(j.seqRead.medianRatio) && positive(j.randRead4k.medianRatio), r.output);
-    t.deepEqual(j.countsPerMiB.map((c) => c.paths), ['ioeventfd+irqfd', 'mmio+irq-line']);
-  });
+const bench = kvmTests('benchmark scripts', { serial: false });
+bench('bench-virtio.ts 8 MiB, 20 reads, 1 round: guest and host sides both measured, both notification paths counted', (t) => {
+  const r = runScript('bench-virtio.ts', ['8', '20', '1']);
+  t.is(r.code, 0, r.output);
+  const j = r.last as { seqWrite: { medianRatio: number }; seqRead: { medianRatio: number }; randRead4k: { medianRatio: number }; countsPerMiB: Array<{ paths: string }> };
+  t.true(positive(j?.seqWrite?.medianRatio) && positive(j.seqRead.medianRatio) && positive(j.randRead4k.medianRatio), r.output);
+  t.deepEqual(j.countsPerMiB.map((c) => c.paths), ['ioeventfd+irqfd', 'mmio+irq-line']);
+});
 
-  test('bench-pio.ts 1000 exits, 1 round: C loop and kvm-ts both timed', (t) => {
-    const r = runScript('bench-pio.ts', ['1000', '1']);
-    t.is(r.code, 0, r.output);
-    const j = r.last as { wall: { medianRatio: number }; threadCpu: { medianRatio: number } };
-    t.true(positive(j?.wall?.medianRatio) && positive(j.threadCpu.medianRatio), r.output);
-  });
+bench('bench-pio.ts 1000 exits, 1 round: C loop and kvm-ts both timed', (t) => {
+  const r = runScript('bench-pio.ts', ['1000', '1']);
+  t.is(r.code, 0, r.output);
+  const j = r.last as { wall: { medianRatio: number }; threadCpu: { medianRatio: number } };
+  t.true(positive(j?.wall?.medianRatio) && positive(j.threadCpu.medianRatio), r.output);
+});
 
-  test('bench-startup.ts 1 run: the first KVM_RUN and the whole run timed', (t) => {
-    const r = runScript('bench-startup.ts', ['1']);
-    t.is(r.code, 0, r.output);
-    const j = r.last as { medianFirstKvmRunMs: number; medianWholeRunMs: number };
-    t.true(positive(j?.medianFirstKvmRunMs) && positive(j.medianWholeRunMs), r.output);
-  });
-}
+bench('bench-startup.ts 1 run: the first KVM_RUN and the whole run timed', (t) => {
+  const r = runScript('bench-startup.ts', ['1']);
+  t.is(r.code, 0, r.output);
+  const j = r.last as { medianFirstKvmRunMs: number; medianWholeRunMs: number };
+  t.true(positive(j?.medianFirstKvmRunMs) && positive(j.medianWholeRunMs), r.output);
+});

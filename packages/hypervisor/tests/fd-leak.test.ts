@@ -4,10 +4,9 @@ import { IoBus } from '../src/devices/bus.js';
 import { VmRun } from '../src/runner.js';
 import { Vm } from '../src/vm.js';
 import { asm, loadTinyGuest } from './helpers/tiny-guest.js';
-import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
+import { kvmTests } from './helpers/kvm.js';
 
-const t = kvmMissing ? test.skip : test.serial;
-if (kvmMissing) markKvmMissing();
+const t = kvmTests('KVM tests');
 
 const openFds = () => readdirSync('/proc/self/fd').length;
 

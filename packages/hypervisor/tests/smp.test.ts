@@ -4,10 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { builtinGuestPath } from '../src/guest-image.js';
 import { Machine } from '../src/machine.js';
 import { STATE_PAUSED } from '../src/vcpu/channel.js';
-import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
+import { kvmTests } from './helpers/kvm.js';
 
-const t = kvmMissing ? test.skip : test.serial;
-if (kvmMissing) markKvmMissing();
+const t = kvmTests('KVM tests');
 
 function machine(cpus: number, cmdline: string, out: string[]) {
   return Machine.create({

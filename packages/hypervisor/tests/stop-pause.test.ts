@@ -6,10 +6,9 @@ import { VmRun } from '../src/runner.js';
 import { STATE_PAUSED, STATE_RUNNING } from '../src/vcpu/channel.js';
 import { Vm } from '../src/vm.js';
 import { loadTinyGuest } from './helpers/tiny-guest.js';
-import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
+import { kvmTests } from './helpers/kvm.js';
 
-const t = kvmMissing ? test.skip : test.serial;
-if (kvmMissing) markKvmMissing();
+const t = kvmTests('KVM tests');
 
 const COUNTER = 0x20000;
 /** inc qword [COUNTER]; jmp back: spins forever without an exit. */

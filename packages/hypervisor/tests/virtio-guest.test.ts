@@ -5,10 +5,9 @@ import { join } from 'node:path';
 import { DiskImage } from '../src/devices/virtio/disk-image.js';
 import { builtinGuestPath } from '../src/guest-image.js';
 import { Machine } from '../src/machine.js';
-import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
+import { kvmTests } from './helpers/kvm.js';
 
-const t = kvmMissing ? test.skip : test.serial;
-if (kvmMissing) markKvmMissing('virtio with the built-in guest');
+const t = kvmTests('virtio with the built-in guest');
 
 const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-virtio-guest-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));

@@ -12,10 +12,9 @@ import { Vm, VmConfigError } from '../src/vm.js';
 import { STATE_EXITED, STATE_RUNNING } from '../src/vcpu/channel.js';
 import { MAX_VCPUS } from '../src/vcpu/limits.js';
 import { asm, loadTinyGuest, pioLoop } from './helpers/tiny-guest.js';
-import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
+import { kvmTests } from './helpers/kvm.js';
 
-const t = kvmMissing ? test.skip : test.serial;
-if (kvmMissing) markKvmMissing();
+const t = kvmTests('KVM tests');
 
 const EXIT_PORT = 0x501;
 

@@ -73,7 +73,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, 
 export function innerEnv(env: NodeJS.ProcessEnv, timeScale: number, uid: number): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
-    if (v === undefined || /^(TMPDIR|XDG_RUNTIME_DIR|KVM_TS_TESTBED_DEFER|KVM_TS_HOST_KVM|KVM_TS_TIME_SCALE)$/.test(k)) continue;
+    if (v === undefined || /^(TMPDIR|XDG_RUNTIME_DIR|KVM_TS_TESTBED_DEFER|KVM_TS_TEST_LEDGER|KVM_TS_HOST_KVM|KVM_TS_TIME_SCALE)$/.test(k)) continue;
     out[k] = v;
   }
   // The caches are the host's (they are on the shared root); sockets need the tmpfs /run.

@@ -1,0 +1,89 @@
+/**
+ * How a test that needs /dev/kvm registers with ava. Where this host's /dev/kvm can do what the test
+ * needs, the test runs. Where it cannot:
+ * - under CI with KVM_TS_TESTBED_DEFER set (.ci/run), it is skipped here as "deferred to the testbed"
+ *   and listed in that file, and .ci/run runs it inside the testbed;
+ * - under CI otherwise, the file gets one failing test saying so (CI must not pass by skipping);
+ * - elsewhere (a newcomer's npm test), the file's tests are skipped with one visible reason and the
+ *   hint to run them in the testbed.
+ * KVM_TS_TEST_LEDGER, when set, gets one line per test saying where it went, for CI's summary.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { appendFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { hostKvm, kvmLacking, type KvmNeed } from './host-kvm.js';
+
+export { hostKvm, kvmLacking, type HostKvm, type KvmNeed } from './host-kvm.js';
+export { scaled, timeScale } from './time-scale.js';
+
+export const TESTBED_HINT = 'npm run testbed -- npm test';
+
+type Implementation = (t: ExecutionContext) => void | Promise<void>;
+
+export interface KvmTestOptions {
+  /** 'linux': the test boots a stock kernel, which kvm_pvm cannot. Default 'kvm'. */
+  need?: KvmNeed;
+  /** Run with test.serial (default), or concurrently with the file's other tests. */
+  serial?: boolean;
+  /** Another prerequisite this test lacks on this host (a tool, a cached kernel), or undefined. */
+  missing?: string;
+}
+
+export type Disposition = 'host' | 'testbed' | 'deferred' | 'skipped' | 'failed';
+
+export interface DeferredTest {
+  file: string;
+  title: string;
+}
+
+const currentFile = () => {
+  const f = test.meta.file;
+  return f.startsWith('file:') ? fileURLToPath(f) : f;
+};
+
+function ledger(title: string, where: Disposition, why?: string): void {
+  const path = process.env.KVM_TS_TEST_LEDGER;
+  if (path) appendFileSync(path, `${JSON.stringify({ file: currentFile(), title, where, ...(why ? { why } : {}) })}\n`);
+}
+
+/** Whether a test this host cannot run goes to the testbed (CI sets this; the testbed itself never). */
+export function deferring(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.CI === 'true' && !!env.KVM_TS_TESTBED_DEFER && env.KVM_TS_TESTBED !== '1';
+}
+
+/**
+ * A registrar for one group of tests (`what`, e.g. "virtio runs") that need /dev/kvm: call it as
+ * ava's `test`. Its `lacking` says why this host cannot run them (undefined: it can).
+ */
+export function kvmTests(what: string, options: Omit<KvmTestOptions, 'missing'> = {}): ((title: string, fn: Implementation, missing?: string) => void) & { lacking: string | undefined } {
+  const lacking = kvmLacking(options.need ?? 'kvm', hostKvm());
+  let marked = false;
+  const markOnce = () => {
+    if (marked) return;
+    marked = true;
+    if (process.env.CI === 'true') test(`${what}: ${lacking} but CI=true requires it`, (t) => t.fail(`${lacking} (.ci/run runs these in the testbed)`));
+    else test.skip(`${what} — skipped: ${lacking}; run them with: ${TESTBED_HINT}`, () => {});
+  };
+  const register = (title: string, fn: Implementation, missing?: string) => {
+    const ava = options.serial === false ? test : test.serial;
+    if (lacking && deferring()) {
+      test.skip(`${title} — deferred to the testbed`, fn);
+      appendFileSync(process.env.KVM_TS_TESTBED_DEFER!, `${JSON.stringify({ file: currentFile(), title } satisfies DeferredTest)}\n`);
+      ledger(title, 'deferred', lacking);
+    } else if (lacking) {
+      markOnce();
+      test.skip(title, fn);
+      ledger(title, process.env.CI === 'true' ? 'failed' : 'skipped', lacking);
+    } else if (missing && process.env.CI === 'true') {
+      test(title, (t) => t.fail(missing));
+      ledger(title, 'failed', missing);
+    } else if (missing) {
+      test.skip(`${title} — skipped: ${missing}`, fn);
+      ledger(title, 'skipped', missing);
+    } else {
+      ava(title, fn);
+      ledger(title, process.env.KVM_TS_TESTBED === '1' ? 'testbed' : 'host');
+    }
+  };
+  return Object.assign(register, { lacking });
+}
