@@ -5,7 +5,7 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { kvmTests } from './helpers/kvm.js';
+import { kvmTests, scaled } from './helpers/kvm.js';
 
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
 const kvm = kvmTests('compatibility knobs on a real device');
@@ -31,7 +31,7 @@ test('bad knob values are one line, exit 2', (t) => {
 
 for (const abi of ['5.10', '6.1', '6.12', '7.2', '7.2+local']) {
   kvm(`the VMM on the ${abi} spec boots the built-in guest to self-test: PASS`, (t) => {
-    const r = cli(['run', '--abi', abi, '--json', '--timeout', '60']);
+    const r = cli(['run', '--abi', abi, '--json', '--timeout', String(scaled(60))]);
     t.is(r.status, 0, r.stderr);
     t.regex(r.stderr, /self-test: PASS/);
     const summary = JSON.parse(r.stdout);

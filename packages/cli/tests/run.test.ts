@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withoutNoNetworkLine } from './helpers/no-network.js';
-import { kvmTests } from './helpers/kvm.js';
+import { kvmTests, scaled } from './helpers/kvm.js';
 
 /** The real command: the built bin, as users and CI run it (turbo builds before testing). */
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
@@ -54,7 +54,7 @@ kvm('a kernel that is not a kernel, and too many vCPUs, are one-line usage error
 
 for (const cpus of [1, 4]) {
   kvm(`the built-in guest boots on ${cpus} vCPU(s) and exits 0`, (t) => {
-    const r = cli(['run', '-c', String(cpus), '--timeout', '60']);
+    const r = cli(['run', '-c', String(cpus), '--timeout', String(scaled(60))]);
     t.is(r.status, 0, `stderr: ${r.stderr}\nstdout: ${r.stdout}`);
     t.regex(r.stdout, /self-test: PASS/);
     t.regex(r.stdout, new RegExp(`cpus: ${cpus} \\(MP table`));
@@ -73,7 +73,7 @@ kvm('--json prints a run summary on stdout and the console on stderr', (t) => {
 
 kvm('a kernel given with -k cannot set the exit status unless --debug-exit says it may', (t) => {
   const guest = fileURLToPath(new URL('../../hypervisor/guest/build/guest.elf', import.meta.url));
-  const without = cli(['run', '-k', guest, '-p', 'exit=5 memtest=0', '--timeout', '3']);
+  const without = cli(['run', '-k', guest, '-p', 'exit=5 memtest=0', '--timeout', String(scaled(3))]);
   t.is(without.status, 124, without.stderr);
   t.regex(without.stderr, /unhandled 1-byte write at port 0x0501/);
   const withFlag = cli(['run', '-k', guest, '-p', 'exit=5 memtest=0', '--debug-exit']);
@@ -85,7 +85,7 @@ kvm('--timeout ends a guest that never exits, says so, and exits non-zero', (t) 
   const r = cli(['run', '-p', 'spin', '--timeout', '1.5']);
   t.is(r.status, 124);
   t.regex(r.stderr, /^kvm-cli: run: timed out after 1\.5 s$/m);
-  t.true(Date.now() - started < 30_000);
+  t.true(Date.now() - started < scaled(30_000));
 });
 
 kvm('SIGTERM stops a running guest cleanly: status 143 and one line saying why', async (t) => {

@@ -47,7 +47,9 @@ export function avaRuns(tests: DeferredTest[], scale: number): AvaRun[] {
     const base = /^(\d+)s$/.exec(pkg.ava?.timeout ?? '')?.[1];
     const timeout = `${Math.ceil(Number(base ?? 10) * scale)}s`;
     const files = [...new Set(ts.map((t) => t.file))];
-    return { cwd, args: ['--no-install', 'ava', `--timeout=${timeout}`, ...files, ...ts.flatMap((t) => ['--match', matchPattern(t.title)])] };
+    // --match=TITLE, not two words: a title like "--json prints …" would read as a flag. The serial
+    // console is a tty, so colour is turned off for CI's count of ✔ marks.
+    return { cwd, args: ['--no-install', 'ava', '--no-color', `--timeout=${timeout}`, ...files, ...ts.map((t) => `--match=${matchPattern(t.title)}`)] };
   });
 }
 

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import type { Emulator } from './emulator.js';
 import type { TestbedKernel } from './kernel.js';
 
-export const EXIT_MARKER = /^kvm-ts-testbed: exit=(\d+)\s*$/;
+// Anchored at the line's end only: a command that left a partial line (a spinner) precedes it.
+export const EXIT_MARKER = /kvm-ts-testbed: exit=(\d+)\s*$/;
 const NOTE = /^kvm-ts-testbed: (.*?)\s*$/;
 
 export interface MachineOptions {
@@ -90,7 +91,10 @@ export function runMachine(o: MachineOptions): Promise<MachineEnd> {
     const line = (l: string) => {
       const marker = EXIT_MARKER.exec(l);
       const note = NOTE.exec(l);
-      if (marker) status = Number(marker[1]);
+      if (marker) {
+        status = Number(marker[1]);
+        if (marker.index > 0) o.output(`${l.slice(0, marker.index)}\n`);
+      }
       else if (note && note[1].startsWith('error: ')) error = note[1].slice('error: '.length);
       else if (note) o.note(note[1]);
       else o.output(`${l}\n`);

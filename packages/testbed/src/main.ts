@@ -2,8 +2,9 @@
  * `npm run testbed -- COMMAND…`: boots the emulated machine, runs COMMAND in the checkout inside it
  * with a real /dev/kvm, streams its output and exits with its status.
  */
-import { resolve } from 'node:path';
-import { FetchError, userCacheDir } from '@kvm-ts/abi/debian';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { FetchError } from '@kvm-ts/abi/debian';
 import { emulatorPackages, fetchEmulator } from './emulator.js';
 import { fetchKernel } from './kernel.js';
 import { initramfs } from './initramfs.js';
@@ -77,7 +78,7 @@ export function innerEnv(env: NodeJS.ProcessEnv, timeScale: number, uid: number)
     out[k] = v;
   }
   // The caches are the host's (they are on the shared root); sockets need the tmpfs /run.
-  out.XDG_CACHE_HOME = resolve(userCacheDir(), '..');
+  out.XDG_CACHE_HOME = env.XDG_CACHE_HOME ? resolve(env.XDG_CACHE_HOME) : join(env.HOME ?? homedir(), '.cache');
   out.TMPDIR = '/run/kvm-ts-testbed/tmp';
   out.XDG_RUNTIME_DIR = `/run/user/${uid}`;
   out.KVM_TS_TESTBED = '1';
@@ -105,7 +106,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     initrd = initramfs(emulator, kernel);
   } catch (e) {
     if (!(e instanceof FetchError)) throw e;
-    say(`cannot build the emulated machine: ${e.message}`);
+    const how = e.kind === 'tool-missing' ? '' : e.kind === 'not-found'
+      ? " (it comes from Debian's archive as this machine's apt is configured, or from KVM_TS_DEBIAN_MIRROR)"
+      : '';
+    say(`cannot build the emulated machine (QEMU, busybox, Debian's kernel): ${e.message}${how}`);
     return SETUP_EXIT;
   }
   if (args.fetchOnly) {

@@ -1,0 +1,81 @@
+/**
+ * The testbed itself, booted for real: a command's exit status comes back (0 and not), its output is
+ * streamed, a command that hangs is killed at the time limit with the machine, and a Debian archive
+ * that cannot be reached is one line. Each boot takes ~10 s of QEMU TCG on this kind of machine.
+ */
+import test from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cachedEmulator } from '../src/emulator.js';
+import { cachedKernel } from '../src/kernel.js';
+
+const BIN = fileURLToPath(new URL('../bin/testbed.js', import.meta.url));
+const ci = process.env.CI === 'true';
+const inside = process.env.KVM_TS_TESTBED === '1';
+const unbuilt = cachedEmulator() && cachedKernel() ? undefined : 'the testbed is not built (npm run testbed -- --fetch builds it; under CI the fetch step does)';
+
+/** Boots the machine: fails under CI when it is not built, skips with the reason elsewhere (and inside it). */
+function booting(title: string, fn: (t: import('ava').ExecutionContext) => Promise<void> | void): void {
+  if (inside) test.skip(`${title} — skipped: already inside the testbed`, fn);
+  else if (!unbuilt) test.serial(title, fn);
+  else if (ci) test.serial(title, (t) => t.fail(unbuilt));
+  else test.skip(`${title} — skipped: ${unbuilt}`, fn);
+}
+
+function testbed(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string; ms: number }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('close', (status) => resolve({ status, stdout, stderr, ms: performance.now() - started }));
+  });
+}
+
+booting('a command inside sees a real /dev/kvm and its exit status 0 comes back', async (t) => {
+  const r = await testbed(['--time-limit', '300', 'sh', '-c', 'test -c /dev/kvm && grep -qw svm /proc/cpuinfo && echo "inside: $(hostname)"']);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, 'inside: kvm-ts-testbed\n');
+  t.regex(r.stderr, /^testbed: sh -c .*: exit 0 after [\d.]+ s$/m);
+});
+
+booting('a non-zero exit status comes back as the testbed\'s own, with the output streamed before it', async (t) => {
+  const r = await testbed(['--time-limit', '300', '--', 'sh', '-c', 'echo one; echo two >&2; exit 7']);
+  t.is(r.status, 7, r.stderr);
+  t.is(r.stdout, 'one\ntwo\n');
+  t.regex(r.stderr, /: exit 7 after /);
+});
+
+booting('a command that hangs is killed at the time limit: exit 124, one line naming the console log, no QEMU left', async (t) => {
+  const r = await testbed(['--time-limit', '25', 'sleep', '100000']);
+  t.is(r.status, 124, r.stderr);
+  const log = /killed at the 25 s time limit; the machine's console is in (\S+)$/m.exec(r.stderr)?.[1];
+  t.truthy(log, r.stderr);
+  t.true(r.ms < 60_000, `ended ${Math.round(r.ms / 1000)} s after starting`);
+  const left = spawnSync('pgrep', ['-f', `file:${log}`], { encoding: 'utf8' });
+  t.is(left.stdout, '', 'the QEMU process is gone');
+});
+
+test('a Debian archive that cannot be reached is one line and exit 125, never a stack trace', async (t) => {
+  const cache = mkdtempSync(join(tmpdir(), 'kvm-ts-testbed-cache-'));
+  t.teardown(() => rmSync(cache, { recursive: true, force: true }));
+  // Port 9 (discard) on loopback: refused at once, and nothing leaves the machine.
+  const r = await testbed(['true'], { ...process.env, XDG_CACHE_HOME: cache, KVM_TS_DEBIAN_MIRROR: 'http://127.0.0.1:9/debian', KVM_TS_DEBIAN_SECURITY_MIRROR: 'http://127.0.0.1:9/debian-security' });
+  t.is(r.status, 125, r.stderr);
+  t.is(r.stdout, '');
+  t.regex(r.stderr, /^testbed: cannot build the emulated machine \(QEMU, busybox, Debian's kernel\): Debian archive unreachable [^\n]*127\.0\.0\.1:9[^\n]*\n$/);
+});
+
+test('usage errors exit 2 with the usage; --help exits 0', async (t) => {
+  const bad = await testbed(['--time-limit', 'soon', 'true']);
+  t.is(bad.status, 2);
+  t.regex(bad.stderr, /^testbed: --time-limit wants a whole number from 1 to 86400, got soon\nusage: npm run testbed -- /);
+  const help = await testbed(['--help']);
+  t.is(help.status, 0);
+  t.regex(help.stderr, /^usage: npm run testbed -- /);
+});
