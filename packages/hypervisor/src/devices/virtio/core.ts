@@ -63,6 +63,7 @@ export abstract class VirtioTransportCore {
   protected configGeneration = 0;
   private ctx: Context | undefined;
   private reportedFailure = false;
+  private reportedAccess = false;
 
   constructor(
     readonly device: VirtioDevice,
@@ -281,6 +282,14 @@ export abstract class VirtioTransportCore {
 
   get negotiated(): bigint {
     return this.driverFeatures;
+  }
+
+  /** A register access the transport does not take (`where`: "at offset 0x…"): counted, and the first one logged. */
+  protected badAccess(size: number, write: boolean, where: string, why: string): void {
+    this.stats.badAccesses++;
+    if (this.reportedAccess) return;
+    this.reportedAccess = true;
+    this.log(`${size}-byte ${write ? 'write' : 'read'} ${where}: ${why} (ignored; further ones counted, not logged)`);
   }
 
   /** A diagnostic line about this device. */

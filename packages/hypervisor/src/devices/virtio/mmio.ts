@@ -73,7 +73,6 @@ export class MmioTransport extends VirtioTransportCore implements MmioDevice {
   private deviceFeaturesSel = 0;
   private driverFeaturesSel = 0;
   private interruptStatus = 0;
-  private reportedAccess = false;
 
   constructor(
     device: VirtioDevice,
@@ -107,13 +106,13 @@ export class MmioTransport extends VirtioTransportCore implements MmioDevice {
       data.fill(0);
       const at = off - REG.Config;
       if (at + data.length <= this.device.configSize) this.device.readConfig(at, data);
-      else this.badAccess(off, data.length, 'read', `beyond the ${this.device.configSize}-byte config space`);
+      else this.registerAccess(off, data.length, 'read', `beyond the ${this.device.configSize}-byte config space`);
       return;
     }
     const view = new DataView(data.buffer, data.byteOffset, data.length);
     if (data.length !== 4 || off % 4 !== 0) {
       data.fill(0);
-      this.badAccess(off, data.length, 'read', 'not a 32-bit aligned register access');
+      this.registerAccess(off, data.length, 'read', 'not a 32-bit aligned register access');
       return;
     }
     view.setUint32(0, this.readRegister(off) >>> 0, true);
@@ -124,21 +123,18 @@ export class MmioTransport extends VirtioTransportCore implements MmioDevice {
     if (off >= REG.Config) {
       const at = off - REG.Config;
       if (at + data.length <= this.device.configSize) this.device.writeConfig(at, data);
-      else this.badAccess(off, data.length, 'write', `beyond the ${this.device.configSize}-byte config space`);
+      else this.registerAccess(off, data.length, 'write', `beyond the ${this.device.configSize}-byte config space`);
       return;
     }
     if (data.length !== 4 || off % 4 !== 0) {
-      this.badAccess(off, data.length, 'write', 'not a 32-bit aligned register access');
+      this.registerAccess(off, data.length, 'write', 'not a 32-bit aligned register access');
       return;
     }
     this.writeRegister(off, new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true));
   }
 
-  private badAccess(off: number, size: number, kind: string, why: string): void {
-    this.stats.badAccesses++;
-    if (this.reportedAccess) return;
-    this.reportedAccess = true;
-    this.host.log(`${this.name}: ${size}-byte ${kind} at offset ${hex(off, 3)}: ${why} (ignored; further ones counted, not logged)`);
+  private registerAccess(off: number, size: number, kind: 'read' | 'write', why: string): void {
+    this.badAccess(size, kind === 'write', `at offset ${hex(off, 3)}`, why);
   }
 
   private readRegister(off: number): number {

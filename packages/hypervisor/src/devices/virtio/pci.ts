@@ -102,7 +102,6 @@ export class VirtioPciTransport extends VirtioTransportCore {
   private isr = 0;
   private configVector = NO_VECTOR;
   private queueVectors: number[];
-  private reportedAccess = false;
   private reportedIntx = false;
   private readonly pciCfgAt: number;
 
@@ -184,24 +183,24 @@ export class VirtioPciTransport extends VirtioTransportCore {
       case LAYOUT.common:
         return this.common(at, data, write);
       case LAYOUT.isr:
-        if (at !== 0 || write) return this.badAccess(off, data.length, write, 'the ISR is one read-only byte');
+        if (at !== 0 || write) return this.barAccess(off, data.length, write, 'the ISR is one read-only byte');
         data[0] = this.isr;
         // Reading the ISR acknowledges it (§4.1.4.5).
         this.isr = 0;
         return;
       case LAYOUT.device:
-        if (at + data.length > this.device.configSize) return this.badAccess(off, data.length, write, `beyond the ${this.device.configSize}-byte config space`);
+        if (at + data.length > this.device.configSize) return this.barAccess(off, data.length, write, `beyond the ${this.device.configSize}-byte config space`);
         if (write) this.device.writeConfig(at, data);
         else this.device.readConfig(at, data);
         return;
       case LAYOUT.notify: {
         const q = at / NOTIFY_MULTIPLIER;
-        if (!write || !Number.isInteger(q) || q >= this.queueCount) return this.badAccess(off, data.length, write, 'not a queue doorbell write');
+        if (!write || !Number.isInteger(q) || q >= this.queueCount) return this.barAccess(off, data.length, write, 'not a queue doorbell write');
         this.notify(q, 'mmio');
         return;
       }
       default:
-        return this.badAccess(off, data.length, write, 'outside every virtio structure');
+        return this.barAccess(off, data.length, write, 'outside every virtio structure');
     }
   }
 
@@ -223,7 +222,7 @@ export class VirtioPciTransport extends VirtioTransportCore {
       return;
     }
     const width = WIDTH[at];
-    if (width === undefined || width !== data.length) return this.badAccess(LAYOUT.common + at, data.length, write, 'not a common configuration field of that width');
+    if (width === undefined || width !== data.length) return this.barAccess(LAYOUT.common + at, data.length, write, 'not a common configuration field of that width');
     if (write) this.writeCommon(at, width === 4 ? view.getUint32(0, true) : width === 2 ? view.getUint16(0, true) : data[0]);
     else {
       const v = this.readCommon(at);
@@ -306,11 +305,8 @@ export class VirtioPciTransport extends VirtioTransportCore {
     }
   }
 
-  private badAccess(off: number, size: number, write: boolean, why: string): void {
-    this.stats.badAccesses++;
-    if (this.reportedAccess) return;
-    this.reportedAccess = true;
-    this.log(`${size}-byte ${write ? 'write' : 'read'} at BAR 0 offset ${hex(off, 4)}: ${why} (ignored; further ones counted, not logged)`);
+  private barAccess(off: number, size: number, write: boolean, why: string): void {
+    this.badAccess(size, write, `at BAR 0 offset ${hex(off, 4)}`, why);
   }
 
   /** The pci_cfg_data bytes of the PCI configuration access capability. */
