@@ -36,16 +36,6 @@ export const OPTIONAL_CAPS: Readonly<Record<string, OptionalCap>> = {
 };
 
 /**
- * What virtio-pci's MSI-X delivery uses (devices/virtio/pci-platform.ts): irqfd on routed GSIs,
- * else KVM_SIGNAL_MSI. Apart from OPTIONAL_CAPS because only a machine with the PCI transport
- * consults them; such a machine reports the path it took with its devices.
- */
-export const MSI_CAPS: Readonly<Record<string, OptionalCap>> = {
-  KVM_CAP_IRQ_ROUTING: { use: 'MSI-X vectors as GSI routes, sent by an irqfd each', fallback: 'KVM_SIGNAL_MSI per message' },
-  KVM_CAP_SIGNAL_MSI: { use: 'MSI-X messages without routing or irqfd', fallback: 'none: virtio-pci cannot interrupt (the machine refuses the PCI transport)' },
-};
-
-/**
  * What a run pretends the kernel lacks. `kernelAs`: answer as a kernel of that spec version could at
  * most (a capability its spec does not define reads as absent); `without`: single capabilities.
  */
@@ -112,7 +102,12 @@ export interface HostCaps {
   tscDeadline: boolean;
   ioeventfd: boolean;
   irqfd: boolean;
-  /** KVM_CAP_IRQ_ROUTING's value: how many GSI routes the kernel takes (0: no KVM_SET_GSI_ROUTING). */
+  /**
+   * virtio-pci's MSI-X paths (devices/virtio/pci-platform.ts): KVM_CAP_IRQ_ROUTING's value, how many
+   * GSI routes the kernel takes (0: no KVM_SET_GSI_ROUTING), and KVM_CAP_SIGNAL_MSI. Not among
+   * OPTIONAL_CAPS' fallbacks: only a machine with the PCI transport consults them, and its devices'
+   * stats say which path it took.
+   */
   irqRoutes: number;
   signalMsi: boolean;
   maxVcpus: number;
