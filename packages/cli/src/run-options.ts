@@ -260,6 +260,18 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     },
     default: 'serial',
   }),
+  option<string>({
+    key: 'transport',
+    flag: 'transport',
+    kind: 'string',
+    arg: 'mmio|pci',
+    help: 'where the virtio devices sit: virtio-mmio windows named on the command line, or virtio-pci functions on a PCI bus with MSI-X (default: mmio; docs/design-vmm.md)',
+    schema: (z) => z.enum(['mmio', 'pci']),
+    fromFlag: (raw) => {
+      if (raw !== 'mmio' && raw !== 'pci') throw new OptionError(`'mmio' or 'pci', got '${str(raw)}'`);
+      return raw;
+    },
+  }),
   option<boolean>({
     key: 'debugPort',
     flag: 'debug-port',

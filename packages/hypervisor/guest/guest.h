@@ -51,4 +51,9 @@ struct virtio_options {
 int virtio_option(const char *w, size_t n, struct virtio_options *o);
 /* Finds, initialises and self-tests every virtio-mmio device; returns 0 if all checks passed. */
 int virtio_run(const struct virtio_options *o, uint64_t dma_start, uint64_t dma_len, uint64_t ram_end);
+/* The machine's ECAM window for bus 0 (src/devices/pci/bus.ts, docs/design-vmm.md). */
+#define ECAM_WINDOW 0xe0000000ull
+#define ECAM_WINDOW_SIZE 0x100000ull
+/* Enumerates PCI bus 0 through ECAM and drives its virtio-rng over virtio-pci with MSI-X (pci.c); 0 if all checks passed. */
+int pci_run(uint64_t dma_start, uint64_t dma_len);
 #endif

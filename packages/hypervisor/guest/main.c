@@ -243,6 +243,9 @@ struct ram_window {
   uint64_t start, len;
 };
 
+/* Set when e820 reserves the machine's ECAM window: the VMM put the virtio devices on PCI. */
+static int ecam_reserved;
+
 /* Reports the e820 map; returns the biggest usable RAM window above the image, below the PCI hole. */
 static struct ram_window report_e820(uint64_t bp, uint64_t avoid_start, uint64_t avoid_end) {
   uint8_t n = rd8(bp + BP_E820_ENTRIES);
@@ -259,6 +262,7 @@ static struct ram_window report_e820(uint64_t bp, uint64_t avoid_start, uint64_t
     puts_("-");
     puthex(addr + size - 1);
     puts_(type == E820_RAM ? " usable\n" : " reserved\n");
+    if (type != E820_RAM && addr == ECAM_WINDOW && size >= ECAM_WINDOW_SIZE) ecam_reserved = 1;
     if (type != E820_RAM) continue;
     total += size;
     uint64_t s = addr < floor ? floor : addr;
@@ -458,6 +462,7 @@ int guest_main(uint64_t bp) {
   }
 
   if (virtio_run(&o.virtio, dma_start, dma_len, ram_end) != 0) fail |= FAIL_VIRTIO;
+  if (ecam_reserved && pci_run(dma_start, dma_len) != 0) fail |= FAIL_VIRTIO;
   if (o.mmioscan) mmio_scan(o.mmioscan);
 
   puts_(fail ? "self-test: FAIL\n" : "self-test: PASS\n");

@@ -93,13 +93,16 @@ static void ioapic_write(uint32_t reg, uint32_t v) {
   mmio_write32(IOAPIC + 0x10, v);
 }
 
-void irq_route(uint32_t gsi, int on) {
+void lapic_enable(void) {
   static int lapic_ready;
-  if (!lapic_ready) {
-    mmio_write32(LAPIC + 0x350, 0x10700); /* LINT0 (the PIC's ExtINT) masked */
-    mmio_write32(LAPIC + 0xf0, 0x100 | SPURIOUS_VECTOR); /* APIC software-enabled */
-    lapic_ready = 1;
-  }
+  if (lapic_ready) return;
+  mmio_write32(LAPIC + 0x350, 0x10700); /* LINT0 (the PIC's ExtINT) masked */
+  mmio_write32(LAPIC + 0xf0, 0x100 | SPURIOUS_VECTOR); /* APIC software-enabled */
+  lapic_ready = 1;
+}
+
+void irq_route(uint32_t gsi, int on) {
+  lapic_enable();
   ioapic_write(0x10 + 2 * gsi + 1, 0); /* destination: APIC id 0 */
   /* fixed delivery, physical, active high, edge; masked when off */
   ioapic_write(0x10 + 2 * gsi, IRQ_VECTOR | (on ? 0 : 1u << 16));

@@ -106,6 +106,9 @@ void kick(struct vq *q, uint16_t old);
 /* The next used element, polled until it comes or SPIN_LIMIT; 0 on timeout. */
 int take_used(struct vq *q, uint32_t *id, uint32_t *len);
 int complete_by_interrupt(struct vq *q, uint16_t head, uint32_t *id, uint32_t *len);
+/* The boot CPU's LAPIC software-enabled, LINT0 masked (once): IOAPIC routes and MSI-X messages need it. */
+void lapic_enable(void);
+uint32_t wait_irq(uint32_t target);
 /* Ends a check's line: " ok", or " FAIL <why>". */
 void verdict(int rc);
 

@@ -18,7 +18,7 @@ export {
 export { Vm, VmConfigError, type VmConfig } from './vm.js';
 export { VmRun, TIMEOUT_STATUS, type LocalDevice, type RunOptions, type RunSummary, type VcpuStats } from './runner.js';
 export { IoBus, BusError } from './devices/bus.js';
-export { Machine, type MachineOptions } from './machine.js';
+export { Machine, VIRTIO_TRANSPORTS, type MachineOptions, type VirtioTransportKind } from './machine.js';
 export { prestartVcpuThreads } from './vcpu/pool.js';
 export { builtinGuestPath, GuestImageError } from './guest-image.js';
 export { cachedTestKernel, testKernelCachePath } from './test-kernel.js';
@@ -33,6 +33,7 @@ export { dumpVcpu, type VcpuDump } from './arch/x86/debug-dump.js';
 export { MachineControl, type MachineControlOptions } from './control/machine-target.js';
 export { DiskError, DiskImage, type BlockBackend, type DiskOptions } from './devices/virtio/disk-image.js';
 export { VirtioConfigError, type VirtioDeviceStats } from './devices/virtio/platform.js';
+export type { VirtioPciDeviceStats } from './devices/virtio/pci-platform.js';
 export type { ConsoleSink as VirtioConsoleOutput } from './devices/virtio/console.js';
 export { defaultMac, formatMac, parseMac, NetError, VirtioNet, type NetBackend, type NetCounters } from './devices/virtio/net.js';
 export { openNetBackend, openNetBackends } from './devices/virtio/net-backends/index.js';

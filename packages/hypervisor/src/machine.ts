@@ -1,6 +1,7 @@
 /**
  * A bootable machine: the VM, the kernel loaded by the loader, the kvmtool-like legacy devices and
- * the virtio-mmio devices asked for (disks, entropy, console, network).
+ * the virtio devices asked for (disks, entropy, console, network), on virtio-mmio or on a PCI bus
+ * (docs/design-vmm.md, "Machine model").
  * Device placement (docs/design-vmm.md): the UART, i8042, CMOS and virtio transports have state
  * shared by all vCPUs and live on the main thread; the debug-exit and POST (0x80) ports are
  * stateless enough to live in every vCPU thread, so their exits never leave it. The debug-exit port
@@ -25,6 +26,9 @@ import { VirtioBlk } from './devices/virtio/blk.js';
 import { VirtioConsole } from './devices/virtio/console.js';
 import type { BlockBackend } from './devices/virtio/disk-image.js';
 import { VirtioPlatform, virtioCmdline, virtioReserved, type VirtioDeviceStats } from './devices/virtio/platform.js';
+import { VirtioPciPlatform, type VirtioPciDeviceStats } from './devices/virtio/pci-platform.js';
+import { pciReserved } from './devices/pci/bus.js';
+import type { VirtioDevice } from './devices/virtio/device.js';
 import { VirtioRng, type RngOptions } from './devices/virtio/rng.js';
 import { defaultMac, VirtioNet, type NetBackend } from './devices/virtio/net.js';
 import { Vm } from './vm.js';
@@ -66,7 +70,12 @@ export interface MachineOptions {
   network?: NetDeviceOptions[];
   /** The VM's name: the default MAC of each network device derives from it. */
   name?: string;
+  /** Where the virtio devices sit: virtio-mmio windows (the default) or a PCI bus with virtio-pci functions. */
+  transport?: VirtioTransportKind;
 }
+
+export type VirtioTransportKind = 'mmio' | 'pci';
+export const VIRTIO_TRANSPORTS: readonly VirtioTransportKind[] = ['mmio', 'pci'];
 
 export interface NetDeviceOptions {
   backend: NetBackend;
@@ -85,7 +94,7 @@ export class Machine {
   private readonly sink: ConsoleSink;
   /** Console input waiting for room in the receiving console (the UART's FIFO, or hvc0's buffers). */
   private readonly input: ConsoleInput;
-  private readonly virtio: VirtioPlatform;
+  private readonly virtio: VirtioPlatform | VirtioPciPlatform;
   readonly virtioConsole: VirtioConsole | undefined;
   private devicesClosed: Promise<void> | undefined;
 
@@ -109,7 +118,7 @@ export class Machine {
     this.bus.registerPio(this.serial);
     this.bus.registerPio(new I8042(host));
     this.bus.registerPio(new Cmos(host, { memBytes: opts.memBytes }));
-    this.virtio = new VirtioPlatform(vm, vm.memory, this.bus, opts.log);
+    this.virtio = opts.transport === 'pci' ? new VirtioPciPlatform(vm, vm.memory, this.bus, opts.log) : new VirtioPlatform(vm, vm.memory, this.bus, opts.log);
     try {
       this.virtioConsole = Machine.addVirtioDevices(this.virtio, opts, sink);
     } catch (err) {
@@ -131,7 +140,7 @@ export class Machine {
   }
 
   /** Disks first (vda…), then entropy, then the console, then the network: the order of their windows and GSIs. */
-  private static addVirtioDevices(platform: VirtioPlatform, opts: MachineOptions, sink: ConsoleSink): VirtioConsole | undefined {
+  private static addVirtioDevices(platform: { add(device: VirtioDevice): unknown }, opts: MachineOptions, sink: ConsoleSink): VirtioConsole | undefined {
     (opts.disks ?? []).forEach((disk, i) => platform.add(new VirtioBlk(disk, `vd${DISK_NAMES[i] ?? i}`)));
     if (opts.rng) platform.add(new VirtioRng(typeof opts.rng === 'object' ? opts.rng : {}));
     let con: VirtioConsole | undefined;
@@ -145,14 +154,16 @@ export class Machine {
   }
 
   /**
-   * Creates the VM and loads the kernel, with `virtio_mmio.device=` for each virtio device appended
-   * to the command line; releases everything (the disks too) if anything fails.
+   * Creates the VM and loads the kernel, with `virtio_mmio.device=` for each virtio-mmio device
+   * appended to the command line (PCI devices are found by enumeration: the bus's windows are
+   * e820-reserved instead); releases everything (the disks too) if anything fails.
    */
   static create(opts: MachineOptions): Machine {
     let vm: Vm | undefined;
     try {
       vm = Vm.create({ memBytes: opts.memBytes, cpus: opts.cpus, kvmPath: opts.kvmPath, abi: typeof opts.abi === 'string' ? abiVersion(opts.abi) : opts.abi, mask: opts.mask });
-      const count = Machine.virtioCount(opts);
+      const pci = opts.transport === 'pci';
+      const count = pci ? 0 : Machine.virtioCount(opts);
       const boot = loadKernel(vm.memory, {
         kernel: opts.kernel,
         initrd: opts.initrd,
@@ -160,7 +171,7 @@ export class Machine {
         cpus: opts.cpus,
         hostDecompress: opts.hostDecompress,
         deadline: opts.loadDeadline,
-        reserved: virtioReserved(count),
+        reserved: pci ? pciReserved() : virtioReserved(count),
       });
       vm.setBootRegisters(boot);
       return new Machine(vm, boot, opts);
@@ -203,7 +214,7 @@ export class Machine {
   }
 
   /** Counters and notification/interrupt paths of every virtio device. */
-  virtioStats(): VirtioDeviceStats[] {
+  virtioStats(): Array<VirtioDeviceStats | VirtioPciDeviceStats> {
     return this.virtio.stats();
   }
 

@@ -32,6 +32,8 @@ const USAGE = usageLine(RUN);
 const MiB = 1024 * 1024;
 /** Linux defaults in kvmtool's spirit: serial console, no ACPI/PCI probing, reboot via the i8042, panic ends the VM. */
 const LINUX_PARAMS = 'earlyprintk=serial acpi=off pci=off reboot=k panic=-1 i8042.noaux=1 i8042.nopnp=1 i8042.dumbkbd=1';
+/** With --transport pci the kernel must probe PCI (conf1 needs no ACPI), so `pci=off` goes. */
+const LINUX_PCI_PARAMS = LINUX_PARAMS.replace(' pci=off', '');
 const GUEST_PARAMS = '';
 /** The guest's console, first on the command line: the UART, or hvc0 with --console virtio. */
 const CONSOLE_PARAM = { serial: 'console=ttyS0', virtio: 'console=hvc0' } as const;
@@ -164,7 +166,8 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
     }
   }
   const network = backends.map((backend, i) => ({ backend, mac: networks[i].mac !== undefined ? hv.parseMac(networks[i].mac) : undefined }));
-  const extra = [CONSOLE_PARAM[consoleKind], builtin ? GUEST_PARAMS : LINUX_PARAMS, scratch ? 'kvmts.scratch' : '', noNetwork !== undefined ? 'kvmts.nonet' : ''];
+  const transport = (config.transport as 'mmio' | 'pci' | undefined) ?? 'mmio';
+  const extra = [CONSOLE_PARAM[consoleKind], builtin ? GUEST_PARAMS : transport === 'pci' ? LINUX_PCI_PARAMS : LINUX_PARAMS, scratch ? 'kvmts.scratch' : '', noNetwork !== undefined ? 'kvmts.nonet' : ''];
   const cmdline = [...extra, params].filter((w) => w !== '').join(' ');
 
   const deadline = timeoutMs === undefined ? undefined : opts.startedAt + timeoutMs;
@@ -211,6 +214,7 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
         consoleInput: consoleKind,
         network,
         name,
+        transport,
       });
     } catch (err) {
       if (err instanceof hv.LoadDeadlineError) throw timedOut();
@@ -223,7 +227,10 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
     const { fallbacks } = vm.vm.caps;
     if (opts.verbose) {
       for (const f of fallbacks) say(`fallback: ${f.capability} absent: ${f.fallback}`);
-      for (const d of vm.virtioStats()) say(`${d.name} at ${d.base}, GSI ${d.gsi}: notifications by ${d.paths.notify}, interrupts by ${d.paths.interrupt}`);
+      for (const d of vm.virtioStats()) {
+        const where = 'pci' in d ? `${d.pci} (BAR 0 at ${d.base})` : `${d.base}, GSI ${d.gsi}`;
+        say(`${d.name} at ${where}: notifications by ${d.paths.notify}, interrupts by ${'pci' in d ? `MSI-X over ${d.paths.interrupt}` : d.paths.interrupt}`);
+      }
     }
     const vmRun = vm.start(deadline === undefined ? {} : { timeoutMs: Math.max(0, deadline - performance.now()), timeoutMessage: `timed out after ${timeoutMs! / 1000} s` });
     setStreamPolicy({

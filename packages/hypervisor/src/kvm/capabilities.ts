@@ -102,6 +102,14 @@ export interface HostCaps {
   tscDeadline: boolean;
   ioeventfd: boolean;
   irqfd: boolean;
+  /**
+   * virtio-pci's MSI-X paths (devices/virtio/pci-platform.ts): KVM_CAP_IRQ_ROUTING's value, how many
+   * GSI routes the kernel takes (0: no KVM_SET_GSI_ROUTING), and KVM_CAP_SIGNAL_MSI. Not among
+   * OPTIONAL_CAPS' fallbacks: only a machine with the PCI transport consults them, and its devices'
+   * stats say which path it took.
+   */
+  irqRoutes: number;
+  signalMsi: boolean;
   maxVcpus: number;
   /** Every optional capability this VM goes without, and what it does instead. */
   fallbacks: Fallback[];
@@ -144,6 +152,8 @@ export function probeCapabilities(sys: CapabilitySource): HostCaps {
     tscDeadline: values.KVM_CAP_TSC_DEADLINE_TIMER > 0,
     ioeventfd: values.KVM_CAP_IOEVENTFD > 0,
     irqfd: values.KVM_CAP_IRQFD > 0,
+    irqRoutes: Math.max(0, sys.caps.value('KVM_CAP_IRQ_ROUTING')),
+    signalMsi: sys.caps.value('KVM_CAP_SIGNAL_MSI') > 0,
     maxVcpus,
     fallbacks,
   };

@@ -45,7 +45,8 @@ export interface VirtioDeviceStats extends TransportStats {
   base: string;
   gsi: number;
   paths: { notify: NotifyPath; interrupt: InterruptPath };
-  interruptsBy: Record<InterruptPath, number>;
+  /** Interrupts by path: every InterruptPath (typed loosely so that mmio and pci stats index alike). */
+  interruptsBy: Record<string, number>;
   /** The device's own counters, where it keeps any (virtio-net). */
   device?: Record<string, number>;
 }
