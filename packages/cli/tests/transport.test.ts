@@ -6,10 +6,9 @@
 import test from 'ava';
 import { builtinGuestPath } from '@kvm-ts/hypervisor';
 import { cli } from './helpers/cli.js';
-import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
+import { kvmTests } from './helpers/kvm.js';
 
-const kvm = kvmMissing ? test.skip : test.serial;
-if (kvmMissing) markKvmMissing('--transport runs');
+const kvm = kvmTests('--transport runs');
 
 test('--transport takes mmio or pci; anything else is a one-line usage error', (t) => {
   const r = cli('run', '--transport', 'isa');

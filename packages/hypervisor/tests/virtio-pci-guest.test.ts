@@ -1,12 +1,10 @@
-import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { builtinGuestPath } from '../src/guest-image.js';
 import { Machine } from '../src/machine.js';
 import type { VirtioPciDeviceStats } from '../src/devices/virtio/pci-platform.js';
-import { kvmMissing, markKvmMissing } from './helpers/kvm.js';
+import { kvmTests } from './helpers/kvm.js';
 
-const t = kvmMissing ? test.skip : test.serial;
-if (kvmMissing) markKvmMissing('virtio-pci with the built-in guest');
+const t = kvmTests('virtio-pci with the built-in guest');
 
 async function boot(without: string[]) {
   let out = '';
