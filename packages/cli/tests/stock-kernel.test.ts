@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { cachedTestKernel, testKernelCachePath } from '@kvm-ts/hypervisor';
-import { cpioArchive } from '@kvm-ts/testbed';
+import { cachedKernel, cpioArchive } from '@kvm-ts/testbed';
 import { testBusybox } from '../../hypervisor/src/test-tools.js';
 import { kvmTests, scaled } from './helpers/kvm.js';
 
@@ -41,6 +41,27 @@ const noBusybox = busybox ? undefined : 'no static busybox in the user cache (np
 const anyKvm = kvmTests('stock kernel boot');
 const bootingKvm = kvmTests('stock kernel to /init', { need: 'linux' });
 
+/** A newc initramfs: busybox as /bin/busybox, `init` as /init, and kernel modules under /lib. */
+function initramfs(dir: string, init: string, modules: { root: string; files: string[] } = { root: '', files: [] }): string {
+  const dirs = new Set(['bin', 'dev', 'proc', 'sys', 'lib']);
+  for (const m of modules.files) {
+    const parts = m.split('/');
+    for (let i = 1; i < parts.length; i++) dirs.add(join('lib', ...parts.slice(0, i)));
+  }
+  const path = join(dir, 'initrd.cpio');
+  writeFileSync(
+    path,
+    cpioArchive([
+      ...[...dirs].sort().map((p) => ({ kind: 'dir' as const, path: p })),
+      { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
+      { kind: 'file', path: 'bin/busybox', data: readFileSync(busybox!), mode: 0o755 },
+      { kind: 'file', path: 'init', data: Buffer.from(init), mode: 0o755 },
+      ...modules.files.map((m) => ({ kind: 'file' as const, path: join('lib', m), data: readFileSync(join(modules.root, m)) })),
+    ]),
+  );
+  return path;
+}
+
 interface Boot {
   /** A line the run must print; the VM is stopped once it has. */
   until: RegExp;
@@ -48,11 +69,11 @@ interface Boot {
 }
 
 /** Runs kvm-cli until `until` matches a complete line, then stops it with SIGTERM; returns what it printed. */
-async function boot(t: ExecutionContext, b: Boot): Promise<{ out: string; match?: RegExpExecArray; code: number | null; err: string }> {
+async function boot(t: ExecutionContext, b: Boot, vmlinuz = kernel!): Promise<{ out: string; match?: RegExpExecArray; code: number | null; err: string }> {
   t.timeout(HARD_CAP_MS + STOP_GRACE_MS + 5000, 'the hard cap did not end the run');
   const started = performance.now();
   const secs = () => ((performance.now() - started) / 1000).toFixed(1);
-  const child = spawn(process.execPath, [BIN, 'run', '-k', kernel!, '-m', MEM, '--timeout', String(VM_TIMEOUT_S), ...b.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'run', '-k', vmlinuz, '-m', MEM, '--timeout', String(VM_TIMEOUT_S), ...b.args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString('latin1')));
@@ -121,18 +142,7 @@ bootingKvm(
   async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-initrd-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const initrd = join(dir, 'initrd.cpio');
-    writeFileSync(
-      initrd,
-      cpioArchive([
-        { kind: 'dir', path: 'bin' },
-        { kind: 'dir', path: 'dev' },
-        { kind: 'dir', path: 'proc' },
-        { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
-        { kind: 'file', path: 'bin/busybox', data: readFileSync(busybox!), mode: 0o755 },
-        { kind: 'file', path: 'init', data: Buffer.from(INIT), mode: 0o755 },
-      ]),
-    );
+    const initrd = initramfs(dir, INIT);
     const { out, match, code, err } = await boot(t, { until: /kvm-ts-init: ([^\r\n]*)\r?\n/, args: ['-i', initrd, '-c', '2', '-p', 'console=ttyS0 kvmts.marker=1'] });
     if (!match) return;
     const release = /Linux version (\S+)/.exec(out)?.[1];
@@ -145,3 +155,50 @@ bootingKvm(
   noKernel ?? noBusybox,
 );
 
+
+const testbedKernel = cachedKernel();
+const noGuestModules = testbedKernel ? undefined : "no Debian kernel with its virtio modules in the testbed's cache (npm run testbed -- --fetch)";
+const PATTERN = 'kvm-ts wrote this through Linux virtio_blk';
+
+/** Loads Debian's own virtio drivers, then reports what they found in one line the test parses. */
+const DRIVERS_INIT = (modules: string[]) => `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for m in ${modules.join(' ')}; do insmod /lib/$m || echo "kvm-ts-linux: insmod $m failed"; done
+for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && [ -e /sys/class/misc/hw_random/rng_current ] && break; sleep 1; done
+printf '%s' '${PATTERN}' | dd of=/dev/vda bs=512 seek=8 conv=fsync 2>/dev/null
+drivers=$(for d in /sys/bus/virtio/devices/*; do printf '%s:%s,' "$(cat $d/device)" "$(basename $(readlink $d/driver))"; done)
+rng=$(cat /sys/class/misc/hw_random/rng_current)
+bytes=$(dd if=/dev/hwrng bs=32 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')
+msi=$(grep -c 'PCI-MSI.*virtio' /proc/interrupts)
+echo "kvm-ts-linux: drivers=$drivers vda=$(cat /sys/block/vda/size) rng=$rng bytes=$bytes msi=$msi"
+exec sleep 100000
+`;
+
+bootingKvm(
+  "a stock Debian kernel's own virtio_pci, virtio_blk and virtio_rng drive our virtio-pci devices by MSI-X",
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-linux-virtio-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const k = testbedKernel!;
+    const initrd = initramfs(dir, DRIVERS_INIT(k.guestModules), { root: k.dir, files: k.guestModules });
+    const disk = join(dir, 'disk.img');
+    writeFileSync(disk, Buffer.alloc(8 * 2 ** 20));
+    const { match, code, err } = await boot(
+      t,
+      { until: /kvm-ts-linux: ([^\r\n]*)\r?\n/, args: ['-i', initrd, '-c', '2', '--transport', 'pci', '-d', disk, '--rng', '-p', 'console=ttyS0 loglevel=4'] },
+      k.vmlinuz,
+    );
+    if (!match) return;
+    const f = Object.fromEntries(match[1].split(' ').map((kv) => kv.split('=') as [string, string]));
+    t.is(f.drivers, '0x0002:virtio_blk,0x0004:virtio_rng,', `Linux bound its drivers to our devices: ${match[1]}`);
+    t.is(f.vda, String((8 * 2 ** 20) / 512), 'vda has the image\'s size in 512-byte sectors');
+    t.is(f.rng, 'virtio_rng.0', 'virtio_rng is the current hwrng');
+    t.regex(f.bytes, /^[0-9a-f]{64}$/, '32 bytes read from /dev/hwrng');
+    t.notRegex(f.bytes, /^(00)+$/, 'and not all zero');
+    t.is(f.msi, '4', 'config and queue vectors of both devices are PCI-MSI interrupts');
+    t.is(code, 143, `kvm-cli exit ${code}; stderr: ${err}`);
+    t.is(readFileSync(disk).subarray(8 * 512, 8 * 512 + PATTERN.length).toString(), PATTERN, 'what the guest wrote to vda is in the image at sector 8');
+  },
+  noBusybox ?? noGuestModules,
+);

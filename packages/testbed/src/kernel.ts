@@ -11,12 +11,19 @@ import { testbedCacheDir } from './paths.js';
 
 /** Loaded in this order's dependency closure before the root is mounted. */
 export const WANTED_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'kvm_amd', 'tun', 'vhost_net', 'veth', 'dummy'];
+/**
+ * Kept, not loaded: Linux's own virtio drivers, for the initramfs of a stock-kernel guest under
+ * kvm-cli (the tests that check our devices against the drivers a distribution kernel brings).
+ */
+export const GUEST_MODULES = ['virtio_pci', 'virtio_mmio', 'virtio_blk', 'virtio_net', 'virtio_console', 'virtio_rng'];
 
 export interface TestbedKernel {
   dir: string;
   vmlinuz: string;
   /** Module files relative to `dir`, dependencies first. */
   modules: string[];
+  /** GUEST_MODULES and their dependencies, relative to `dir`, dependencies first. */
+  guestModules: string[];
   /** "linux-image-6.1.0-57-amd64=6.1.176-1" */
   release: string;
 }
@@ -27,9 +34,10 @@ export function kernelDir(): string {
 
 function kernelAt(dir: string): TestbedKernel | undefined {
   try {
-    const manifest = JSON.parse(readFileSync(join(dir, 'kernel.json'), 'utf8')) as { release: string; modules: string[] };
-    if (!existsSync(join(dir, 'vmlinuz')) || !manifest.modules.every((m) => existsSync(join(dir, m)))) return undefined;
-    return { dir, vmlinuz: join(dir, 'vmlinuz'), modules: manifest.modules, release: manifest.release };
+    const manifest = JSON.parse(readFileSync(join(dir, 'kernel.json'), 'utf8')) as { release: string; modules: string[]; guestModules?: string[] };
+    const all = [...manifest.modules, ...(manifest.guestModules ?? [])];
+    if (!manifest.guestModules || !existsSync(join(dir, 'vmlinuz')) || !all.every((m) => existsSync(join(dir, m)))) return undefined;
+    return { dir, vmlinuz: join(dir, 'vmlinuz'), modules: manifest.modules, guestModules: manifest.guestModules, release: manifest.release };
   } catch {
     return undefined;
   }
@@ -101,18 +109,19 @@ export async function fetchKernel(log: (line: string) => void = () => {}): Promi
     if (!image) throw new FetchError('extract', `${deb} holds no /boot/vmlinuz-*`);
     const byName = new Map(koFiles(join(unpacked, 'lib/modules')).map((f) => [moduleName(f), f]));
     if (byName.size === 0) throw new FetchError('extract', `${deb} holds no uncompressed /lib/modules/**/*.ko`);
-    const order = moduleLoadOrder(WANTED_MODULES, byName, (f) => moduleDepends(readFileSync(f)));
-    const modules: string[] = [];
-    for (const file of order) {
-      const rel = join('modules', relative(join(unpacked, 'lib/modules'), file));
-      mkdirSync(dirname(join(work, rel)), { recursive: true });
-      copyFileSync(file, join(work, rel));
-      modules.push(rel);
-    }
+    const keep = (wanted: string[]) =>
+      moduleLoadOrder(wanted, byName, (f) => moduleDepends(readFileSync(f))).map((file) => {
+        const rel = join('modules', relative(join(unpacked, 'lib/modules'), file));
+        mkdirSync(dirname(join(work, rel)), { recursive: true });
+        copyFileSync(file, join(work, rel));
+        return rel;
+      });
+    const modules = keep(WANTED_MODULES);
+    const guestModules = keep(GUEST_MODULES);
     copyFileSync(join(unpacked, 'boot', image), join(work, 'vmlinuz'));
     rmSync(unpacked, { recursive: true });
     const release = `${pkg}=${version}`;
-    writeFileSync(join(work, 'kernel.json'), `${JSON.stringify({ release, modules }, null, 2)}\n`);
+    writeFileSync(join(work, 'kernel.json'), `${JSON.stringify({ release, modules, guestModules }, null, 2)}\n`);
     rmSync(target, { recursive: true, force: true });
     // Renamed last, so an interrupted fetch never leaves half a tree at the well-known path.
     renameSync(work, target);
