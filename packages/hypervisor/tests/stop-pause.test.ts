@@ -6,7 +6,7 @@ import { VmRun } from '../src/runner.js';
 import { STATE_PAUSED, STATE_RUNNING } from '../src/vcpu/channel.js';
 import { Vm } from '../src/vm.js';
 import { loadTinyGuest } from './helpers/tiny-guest.js';
-import { kvmTests } from './helpers/kvm.js';
+import { kvmTests, scaled } from './helpers/kvm.js';
 
 const t = kvmTests('KVM tests');
 
@@ -14,7 +14,9 @@ const COUNTER = 0x20000;
 /** inc qword [COUNTER]; jmp back: spins forever without an exit. */
 const SPIN = [0x48, 0xff, 0x04, 0x25, ...[COUNTER & 0xff, (COUNTER >> 8) & 0xff, (COUNTER >> 16) & 0xff, 0], 0xeb, 0xf6];
 
-async function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
+/** `p`, or a rejection after `ms` (scaled: inside the testbed everything is slower). */
+async function within<T>(unscaledMs: number, p: Promise<T>, what: string): Promise<T> {
+  const ms = scaled(unscaledMs);
   let timer: NodeJS.Timeout | undefined;
   const limit = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
