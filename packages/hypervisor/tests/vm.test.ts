@@ -137,7 +137,7 @@ t('a triple fault ends the run with KVM_EXIT_SHUTDOWN and the RIP', async (tt) =
   } finally {
     vm.close();
   }
-});
+}, { testbedGap: "in the testbed this run never ends (nested SVM under QEMU 7.2's TCG; not diagnosed further): left to hosts with /dev/kvm" });
 
 t('the co-edit extension: a VM on the +local spec asks the real kernel, which lacks the capability, and keeps the old path', (tt) => {
   const local = Vm.create({ memBytes: 8 << 20, cpus: 1, abi: loadAbi('7.2+local', 'x86_64') });

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { findOnPath } from '@kvm-ts/abi/debian';
 import type { Emulator } from './emulator.js';
 import type { TestbedKernel } from './kernel.js';
 
@@ -75,7 +76,12 @@ export function runMachine(o: MachineOptions): Promise<MachineEnd> {
   const script = join(scratch, 'command.sh');
   writeFileSync(script, commandScript(o.command, o.cwd, o.env), { mode: 0o600 });
   return new Promise((resolve) => {
-    const qemu = spawn(o.emulator.qemu, qemuArgs(o, script, process.getuid?.() === 0), { env: o.emulator.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // setpriv --pdeathsig: QEMU gets SIGKILL when we die, however we die (even by SIGKILL).
+    const args = qemuArgs(o, script, process.getuid?.() === 0);
+    const setpriv = findOnPath('setpriv');
+    const qemu = setpriv
+      ? spawn(setpriv, ['--pdeathsig', 'KILL', '--', o.emulator.qemu, ...args], { env: o.emulator.env, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(o.emulator.qemu, args, { env: o.emulator.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let status: number | undefined;
     let error: string | undefined;
     let limited = false;
@@ -85,9 +91,15 @@ export function runMachine(o: MachineOptions): Promise<MachineEnd> {
       limited = true;
       qemu.kill('SIGKILL');
     }, o.timeLimitS * 1000);
-    // The machine must not outlive us: a parent killed with SIGTERM takes QEMU along.
+    // The machine must not outlive us: a signal that ends us ends QEMU first.
     const stop = () => qemu.kill('SIGKILL');
+    const onSignal = (signal: NodeJS.Signals) => {
+      stop();
+      process.kill(process.pid, signal);
+    };
+    const SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
     process.once('exit', stop);
+    for (const sig of SIGNALS) process.once(sig, onSignal);
     const line = (l: string) => {
       const marker = EXIT_MARKER.exec(l);
       const note = NOTE.exec(l);
@@ -112,6 +124,7 @@ export function runMachine(o: MachineOptions): Promise<MachineEnd> {
     const finish = (end: MachineEnd) => {
       clearTimeout(limit);
       process.removeListener('exit', stop);
+      for (const sig of SIGNALS) process.removeListener(sig, onSignal);
       rmSync(scratch, { recursive: true, force: true });
       resolve(end);
     };

@@ -79,3 +79,19 @@ test('usage errors exit 2 with the usage; --help exits 0', async (t) => {
   t.is(help.status, 0);
   t.regex(help.stderr, /^usage: npm run testbed -- /);
 });
+
+booting('the testbed killed by a signal takes its machine with it', async (t) => {
+  const child = spawn(process.execPath, [BIN, '--time-limit', '300', 'sleep', '100000'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const running = new Promise<void>((resolve) => child.stderr.on('data', (d: Buffer) => (stderr += d) && stderr.includes('testbed: running') && resolve()));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+  await Promise.race([running, exited]);
+  t.regex(stderr, /testbed: running/);
+  const qemu = spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout.trim();
+  t.regex(qemu, /^\d+$/, 'QEMU is the testbed\'s child');
+  child.kill('SIGTERM');
+  t.is(await exited, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && spawnSync('kill', ['-0', qemu]).status === 0) await new Promise((r) => setTimeout(r, 100));
+  t.not(spawnSync('kill', ['-0', qemu]).status, 0, `QEMU ${qemu} is gone`);
+});

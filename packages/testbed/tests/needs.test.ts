@@ -31,10 +31,10 @@ function run(host: string, env: Record<string, string>) {
 test.serial('.ci/run on a host without /dev/kvm: every KVM test is deferred, listed with its file, and nothing fails', (t) => {
   const r = run('none', { CI: 'true', defer: '1' });
   t.is(r.status, 0, r.out);
-  t.deepEqual(r.deferred.map((d) => d.title), ['runs on any kvm', 'lacks a tool', 'boots linux']);
+  t.deepEqual(r.deferred.map((d) => d.title), ['runs on any kvm', 'lacks a tool', 'boots linux', 'needs what the emulator lacks']);
   t.true(r.deferred.every((d) => d.file.endsWith('groups.fixture.ts')));
   t.regex(r.out, /- \[skip\] runs on any kvm — deferred to the testbed/);
-  t.deepEqual(r.ledger.map((l) => l.where), ['deferred', 'deferred', 'deferred']);
+  t.deepEqual(r.ledger.map((l) => l.where), ['deferred', 'deferred', 'deferred', 'deferred']);
 });
 
 test.serial('.ci/run on kvm_pvm: only the Linux-booting test is deferred; a missing tool still fails under CI', (t) => {
@@ -43,7 +43,7 @@ test.serial('.ci/run on kvm_pvm: only the Linux-booting test is deferred; a miss
   t.regex(r.out, /✔ runs on any kvm/);
   t.regex(r.out, /✘ \[fail\]: lacks a tool/);
   t.not(r.status, 0);
-  t.deepEqual(r.ledger.map((l) => [l.title, l.where]), [['runs on any kvm', 'host'], ['lacks a tool', 'failed'], ['boots linux', 'deferred']]);
+  t.deepEqual(r.ledger.map((l) => [l.title, l.where]), [['runs on any kvm', 'host'], ['lacks a tool', 'failed'], ['boots linux', 'deferred'], ['needs what the emulator lacks', 'host']]);
 });
 
 test.serial('CI=true without deferral: a host that lacks KVM fails, once per group, saying why', (t) => {
@@ -59,7 +59,7 @@ test.serial("a newcomer's npm test without /dev/kvm: skips only, one mark per gr
   t.is(r.status, 0, r.out);
   t.regex(r.out, /- \[skip\] any-kvm group — skipped: \/dev\/kvm is absent on this host; run them with: npm run testbed -- npm test/);
   t.notRegex(r.out, /✔|✘/);
-  t.is((r.out.match(/- \[skip\]/g) ?? []).length, 5, 'two group marks and three skipped tests');
+  t.is((r.out.match(/- \[skip\]/g) ?? []).length, 6, 'two group marks and four skipped tests');
 });
 
 test.serial('a host that can: everything runs, and a missing tool is a visible skip outside CI', (t) => {
@@ -67,4 +67,10 @@ test.serial('a host that can: everything runs, and a missing tool is a visible s
   t.regex(r.out, /✔ runs on any kvm/);
   t.regex(r.out, /✔ boots linux/);
   t.regex(r.out, /- \[skip\] lacks a tool — skipped: no frobnicator/);
+});
+
+test.serial('inside the testbed a test the emulator cannot serve is a visible skip, even under CI', (t) => {
+  const r = run('full', { CI: 'true', KVM_TS_TESTBED: '1' });
+  t.regex(r.out, /- \[skip\] needs what the emulator lacks — skipped: QEMU lacks the frob/);
+  t.regex(r.out, /✔ boots linux/);
 });
