@@ -161,7 +161,8 @@ slowLoad('SIGUSR1 while the kernel loads never opens the inspector', async (t) =
       // exited
     }
   }, 50);
-  const timers = [150, 300, 600, 900].map((ms) => setTimeout(() => child.kill('SIGUSR1'), ms));
+  // Scaled: in the testbed Node's own start-up takes longer than 150 ms, and a signal then is not this test's case.
+  const timers = [150, 300, 600, 900].map((ms) => setTimeout(() => child.kill('SIGUSR1'), scaled(ms)));
   const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   clearInterval(sample);
   timers.forEach(clearTimeout);
@@ -169,7 +170,7 @@ slowLoad('SIGUSR1 while the kernel loads never opens the inspector', async (t) =
   t.log(`exit ${status}, ${wallS.toFixed(2)} s, peak RSS ${(peakKiB / 1024).toFixed(0)} MiB`);
   t.notRegex(stderr, /Debugger listening|inspector/i);
   t.is(status, 124, stderr);
-  t.true(wallS < 3 + 5);
+  t.true(wallS < scaled(3 + 5));
   t.true(peakKiB / 1024 < RSS_MIB);
 });
 

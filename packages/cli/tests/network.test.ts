@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { findOnPath } from '@kvm-ts/abi/debian';
 import { testPasst, testPing } from '../../hypervisor/src/test-tools.js';
 import { NO_NETWORK_LINE } from './helpers/no-network.js';
-import { kvmTests } from './helpers/kvm.js';
+import { kvmTests, scaled } from './helpers/kvm.js';
 
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
 const ci = process.env.CI === 'true';
@@ -49,7 +49,7 @@ function needing(needs: Array<'kvm' | 'passt' | 'root' | 'ip' | 'ping'>, title: 
 const GUEST = 'memtest=0';
 const passtEnv = () => ({ ...process.env, KVM_TS_PASST: passt });
 
-function cli(args: string[], env: NodeJS.ProcessEnv = process.env, timeout = 90_000) {
+function cli(args: string[], env: NodeJS.ProcessEnv = process.env, timeout = scaled(90_000)) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout, env, stdio: ['ignore', 'pipe', 'pipe'] });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -77,7 +77,7 @@ function start(args: string[], opts: { env?: NodeJS.ProcessEnv; wrap?: string[] 
     out: () => out,
     err: () => err,
     done,
-    async until(re: RegExp, ms = 60_000): Promise<void> {
+    async until(re: RegExp, ms = scaled(60_000)): Promise<void> {
       const deadline = Date.now() + ms;
       while (!re.test(out)) {
         if (child.exitCode !== null || Date.now() > deadline) throw new Error(`no ${re} from the VM: ${out}\n${err}`);
@@ -235,15 +235,15 @@ test('a socket nobody listens on, and passt missing, are one line naming the rem
 
 needing(['kvm'], 'two VMs over mode=socket (one on ioeventfd/irqfd, one on MMIO exits/KVM_IRQ_LINE) ping each other; --json counts the frames', async (t) => {
   const sock = join(dir, 'cable.sock');
-  const a = start(['run', '--json', '-m', '64', '-n', `mode=socket,path=${sock},listen`, '-p', `${GUEST} kvmts.ip=10.9.0.1/24 kvmts.serve=6 kvmts.ping=10.9.0.2`]);
-  const deadline = Date.now() + 30_000;
+  const a = start(['run', '--json', '-m', '64', '-n', `mode=socket,path=${sock},listen`, '-p', `${GUEST} kvmts.ip=10.9.0.1/24 kvmts.serve=${scaled(6)} kvmts.ping=10.9.0.2`]);
+  const deadline = Date.now() + scaled(30_000);
   while (!existsSync(sock) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   // The second VM on the fallback paths: doorbells as MMIO exits, interrupts by KVM_IRQ_LINE.
-  const b = cli(['run', '-m', '64', '--without-cap', 'KVM_CAP_IOEVENTFD,KVM_CAP_IRQFD', '-n', `mode=socket,path=${sock}`, '-p', `${GUEST} kvmts.ip=10.9.0.2/24 kvmts.serve=4 kvmts.ping=10.9.0.1`]);
+  const b = cli(['run', '-m', '64', '--without-cap', 'KVM_CAP_IOEVENTFD,KVM_CAP_IRQFD', '-n', `mode=socket,path=${sock}`, '-p', `${GUEST} kvmts.ip=10.9.0.2/24 kvmts.serve=${scaled(4)} kvmts.ping=10.9.0.1`]);
   t.is(b.status, 0, b.stderr + b.stdout);
   t.regex(b.stdout, /virtio-net: eth0: [0-9a-f:]{17}, link up, mergeable rx buffers, 1 completion by interrupt: ok/);
   t.regex(b.stdout, /virtio-net: [0-9a-f:]{17}: address 10\.9\.0\.2\/24 \(static\)/);
-  t.regex(b.stdout, /virtio-net: serving 10\.9\.0\.2 for 4 s/);
+  t.regex(b.stdout, new RegExp(`virtio-net: serving 10\\.9\\.0\\.2 for ${scaled(4)} s`));
   t.regex(b.stdout, /virtio-net: ping 10\.9\.0\.1: [1-9]\d* of \d+ replies: ok/);
   t.regex(b.stdout, /virtio-net: served [1-9]\d* packets/);
   t.regex(b.stdout, /self-test: PASS/);

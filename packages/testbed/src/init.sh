@@ -1,7 +1,7 @@
 #!/bin/busybox sh
 # PID 1 of the emulated machine: load the modules, mount the host's root over virtio-9p, give it
-# what a test host has (proc, sys, dev, a tmpfs /run, a network uplink for passt), run the command
-# chrooted into it with its output on ttyS1, report its exit status there, power off.
+# what a test host has (proc, sys, dev, a tmpfs /run, a network uplink for passt) and switch to it;
+# stage2.sh runs the command there with its output on ttyS1, reports its exit status, powers off.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -43,8 +43,8 @@ ip link set dummy0 up && ip addr add 192.0.2.2/24 dev dummy0 && ip route add def
   || fail "cannot set up the dummy uplink"
 
 [ -f "$r$run" ] || fail "the command script $run is not on the shared root"
-say "running (kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPUs, /dev/kvm present)"
-chroot "$r" /bin/sh "$run" </dev/null >"$out" 2>&1
-rc=$?
-say "exit=$rc"
-off
+# switch_root, not chroot: a chrooted process may not create user namespaces, and passt (as root,
+# dropping to nobody) and the tests need them. The second stage runs from the tmpfs /run.
+stage=/run/kvm-ts-testbed
+mkdir -p "$r$stage" && cp /bin/busybox /etc/testbed/stage2.sh "$r$stage/" || fail "cannot stage the second init"
+exec switch_root "$r" "$stage/busybox" sh "$stage/stage2.sh" "$run"

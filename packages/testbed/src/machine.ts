@@ -41,7 +41,7 @@ export type MachineEnd =
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** The script the machine's init runs chrooted into the host's root. */
+/** The script the machine's second stage runs on the host's root. */
 export function commandScript(command: string[], cwd: string, env: Record<string, string>): string {
   const runtime = env.XDG_RUNTIME_DIR;
   return [
