@@ -1,6 +1,6 @@
 /**
  * Runs, inside the testbed, the tests the host deferred to it (needs.ts): per package, one ava run
- * over the files they are in, matching exactly their titles, with ava's timeout scaled.
+ * over the files they are in, matching exactly their titles, with ava's timeout stretched.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -45,7 +45,9 @@ export function avaRuns(tests: DeferredTest[], scale: number): AvaRun[] {
   return [...byPackage].map(([cwd, ts]) => {
     const pkg = JSON.parse(readFileSync(join(cwd, 'package.json'), 'utf8')) as { ava?: { timeout?: string } };
     const base = /^(\d+)s$/.exec(pkg.ava?.timeout ?? '')?.[1];
-    const timeout = `${Math.ceil(Number(base ?? 10) * scale)}s`;
+    // ava's timeout is for inactivity (no test finished in that long), so a hang costs all of it:
+    // scaled by a third of the factor at most. Slow tests set their own t.timeout, fully scaled.
+    const timeout = `${Math.ceil(Number(base ?? 10) * Math.max(1, scale / 3))}s`;
     const files = [...new Set(ts.map((t) => t.file))];
     // --match=TITLE, not two words: a title like "--json prints …" would read as a flag. The serial
     // console is a tty, so colour is turned off for CI's count of ✔ marks.

@@ -6,7 +6,7 @@ import { avaRuns, matchPattern, readDeferred } from '../src/deferred.js';
 import { ciSummary, skipReasons } from '../src/ci-summary.js';
 import { hostKvm, kvmLacking } from '../src/host-kvm.js';
 
-test('deferred tests run per package, each title matched as one --match= argument, ava\'s timeout scaled', (t) => {
+test('deferred tests run per package, each title matched as one --match= argument, ava\'s inactivity timeout stretched', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-deferred-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ ava: { timeout: '120s' } }));
@@ -17,7 +17,7 @@ test('deferred tests run per package, each title matched as one --match= argumen
   t.is(tests.length, 2, 'duplicates once');
   const [run] = avaRuns(tests, 10);
   t.is(run.cwd, dir);
-  t.deepEqual(run.args, ['--no-install', 'ava', '--no-color', '--timeout=1200s', file, '--match=--json prints', '--match=x']);
+  t.deepEqual(run.args, ['--no-install', 'ava', '--no-color', '--timeout=400s', file, '--match=--json prints', '--match=x']);
   t.is(matchPattern('!negated'), '*negated');
 });
 
