@@ -5,8 +5,11 @@ out=/dev/ttyS1
 run=$1
 say() { echo "kvm-ts-testbed: $*" >"$out"; }
 off() { $bb sync; $bb sleep 1; echo o >/proc/sysrq-trigger; $bb sleep 30; }
+# For a run that hangs: what runs inside, once a minute, in the console log (ttyS0).
+( while $bb sleep 60; do echo "--- kvm-ts-testbed: processes at $($bb cut -d' ' -f1 /proc/uptime) s"; $bb ps -o pid,stat,rss,args | $bb cut -c1-200; done ) >/dev/ttyS0 2>&1 &
 say "running (kernel $($bb uname -r), $($bb grep -c ^processor /proc/cpuinfo) CPUs, /dev/kvm present)"
 /bin/sh "$run" </dev/null >"$out" 2>&1
 rc=$?
+kill %1 2>/dev/null
 say "exit=$rc"
 off
