@@ -367,10 +367,13 @@ test('stop is answered before close() ends the connections', async (t) => {
   const fake = fakeTarget();
   let release!: () => void;
   const slow = new Promise<void>((r) => (release = r));
-  server.serve({ ...fake.target, stop: async () => (await slow, { state: 'stopped', exitReason: 'stopped', status: 0 }) });
+  let asked!: () => void;
+  const stopAsked = new Promise<void>((r) => (asked = r));
+  server.serve({ ...fake.target, stop: async () => (asked(), await slow, { state: 'stopped', exitReason: 'stopped', status: 0 }) });
   const client = await ControlClient.connect(path);
   const answer = client.request('stop');
-  await sleep(20);
+  // Not a fixed sleep: on a loaded machine the request can take longer than any guess to arrive.
+  await stopAsked;
   const closing = server.close();
   t.false(existsSync(path), 'the socket goes at once');
   release();
