@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { builtinGuestPath } from '../src/guest-image.js';
 import { Machine } from '../src/machine.js';
 import { STATE_PAUSED } from '../src/vcpu/channel.js';
-import { kvmTests } from './helpers/kvm.js';
+import { kvmTests, scaled } from './helpers/kvm.js';
 
 const t = kvmTests('KVM tests');
 
@@ -18,7 +18,7 @@ function machine(cpus: number, cmdline: string, out: string[]) {
     debugExit: true,
     console: (b) => out.push(Buffer.from(b).toString('latin1')),
     log: () => {},
-    timeoutMs: 60_000,
+    timeoutMs: scaled(60_000),
   });
 }
 
@@ -40,12 +40,12 @@ t('a guest spinning at CPL3 on 3 vCPUs pauses, resumes and stops promptly', asyn
     while (!out.join('').includes('self-test: PASS')) await sleep(20);
     const t0 = performance.now();
     await run.pause();
-    tt.true(performance.now() - t0 < 1000, 'pause took over a second');
+    tt.true(performance.now() - t0 < scaled(1000), 'pause took over a second (scaled)');
     tt.deepEqual(run.states(), [STATE_PAUSED, STATE_PAUSED, STATE_PAUSED]);
     await run.resume();
     const t1 = performance.now();
     const summary = await run.stop('test done');
-    tt.true(performance.now() - t1 < 1000, 'stop took over a second');
+    tt.true(performance.now() - t1 < scaled(1000), 'stop took over a second (scaled)');
     tt.is(summary.kind, 'stopped');
   } finally {
     m.close();

@@ -108,7 +108,7 @@ t('process.exit() while a guest spins in KVM_RUN ends the process (its vCPU thre
   ].join('\n');
   const r = spawnSync(process.execPath, ['--import=tsx', '--conditions=kvm-ts-source', '--input-type=module', '-e', script], {
     encoding: 'utf8',
-    timeout: 30_000,
+    timeout: scaled(30_000),
     killSignal: 'SIGKILL',
   });
   tt.is(r.signal, null, 'the process hung in exit and was killed');
