@@ -4,11 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import type { HostKvm } from './host-kvm.js';
+import type { Disposition } from './needs.js';
 
 export interface LedgerLine {
   file: string;
   title: string;
-  where: 'host' | 'testbed' | 'deferred' | 'skipped' | 'failed';
+  where: Disposition;
   why?: string;
 }
 

@@ -29,7 +29,7 @@ export interface KvmTestOptions {
   missing?: string;
 }
 
-export type Disposition = 'host' | 'testbed' | 'deferred' | 'skipped' | 'failed';
+export type Disposition = 'host' | 'deferred' | 'skipped' | 'failed';
 
 export interface DeferredTest {
   file: string;
@@ -96,7 +96,7 @@ export function kvmTests(what: string, options: Omit<KvmTestOptions, 'missing'> 
       ledger(title, 'skipped', missing);
     } else {
       ava(title, fn);
-      ledger(title, process.env.KVM_TS_TESTBED === '1' ? 'testbed' : 'host');
+      ledger(title, 'host');
     }
   };
   return Object.assign(register, { lacking });
