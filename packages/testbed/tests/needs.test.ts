@@ -22,7 +22,7 @@ function run(host: string, env: Record<string, string>) {
       timeout: 60_000,
     });
     const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
-    return { out: r.stdout + r.stderr, status: r.status, ledger: read(files.KVM_TS_TEST_LEDGER), deferred: 'KVM_TS_TESTBED_DEFER' in files ? read(files.KVM_TS_TESTBED_DEFER) : [] };
+    return { out: r.stdout + r.stderr, status: r.status, ledger: read(files.KVM_TS_TEST_LEDGER), deferred: 'KVM_TS_TESTBED_DEFER' in files ? read(files.KVM_TS_TESTBED_DEFER!) : [] };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
