@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { call, ControlClient, type StatResult } from '@kvm-ts/hypervisor/control';
-import { kvmTests } from './helpers/kvm.js';
+import { kvmTests, scaled } from './helpers/kvm.js';
 
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
 const kvm = kvmTests('control socket');
@@ -35,7 +35,7 @@ function setup(t: ExecutionContext, children: ChildProcess[] = []): Env {
   t.teardown(() => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     // Detached VMs are not our children: stop whatever is still listed.
-    spawnSync(process.execPath, [BIN, 'stop', '--all'], { env, timeout: 30_000 });
+    spawnSync(process.execPath, [BIN, 'stop', '--all'], { env, timeout: scaled(30_000) });
     rmSync(runtime, { recursive: true, force: true });
   });
   return {
@@ -44,7 +44,7 @@ function setup(t: ExecutionContext, children: ChildProcess[] = []): Env {
     env,
     sock: (name) => join(dir, `${name}.sock`),
     cli: (...args) => {
-      const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env, timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
+      const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env, timeout: scaled(60_000), stdio: ['ignore', 'pipe', 'pipe'] });
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };
     },
   };
@@ -66,7 +66,7 @@ async function startVm(t: ExecutionContext, e: Env, children: ChildProcess[], na
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code))); // 'close': its output is all read
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + scaled(30_000);
   for (;;) {
     if (child.exitCode !== null) t.fail(`the VM exited early (${child.exitCode}): ${err}`);
     try {
@@ -153,7 +153,7 @@ kvm('a spinning guest is listed, paused out of KVM_RUN, resumed, stat\'ed, debug
   t.is(e.cli('resume', 'spin').stdout, 'spin: not paused\n');
   t.is(stat().state, 'running');
   // vCPU 0 spins at CPL3: once resumed its thread is back in KVM_RUN and gets CPU again.
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + scaled(20_000);
   while (cpuNs(pid, tids[0]) === cpuBefore[0] && Date.now() < deadline) await sleep(20);
   t.true(cpuNs(pid, tids[0]) > cpuBefore[0], 'vCPU 0 did not run after resume');
   e.cli('debug', 'spin');
@@ -216,7 +216,7 @@ kvm('raw clients: bad requests, over-long lines, vanishing and concurrent client
   t.is(info.state, 'running');
   t.is(info.pid, vm.child.pid!);
 
-  const stopped = await call(path, 'stop', {}, 30_000);
+  const stopped = await call(path, 'stop', {}, scaled(30_000));
   t.deepEqual(stopped, { state: 'stopped', exitReason: 'stopped', status: 0 });
   t.is(await vm.exited, 0, vm.err());
   t.like(JSON.parse(vm.out()), { exitReason: 'stopped', status: 0 });
@@ -280,7 +280,7 @@ kvm('--detach returns once the socket answers; console attaches and Ctrl-A x det
   let seen = '';
   child.stdout.on('data', (d: Buffer) => (seen += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code))); // 'close': its output is all read
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + scaled(20_000);
   while (!seen.includes('spin: looping') && Date.now() < deadline) await sleep(20);
   t.true(seen.includes('Ctrl-A x detaches'), seen);
   t.true(seen.includes('spin: looping at CPL3'), 'the backlog came first');
