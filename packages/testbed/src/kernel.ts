@@ -4,7 +4,7 @@
  * package is downloaded by name without its dependencies (they would drag in systemd and
  * initramfs-tools); only vmlinuz and the closure of the wanted modules are kept.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { aptDownload, aptUpdate, extractDebMembers, FetchError, KERNEL_SUITES, newestKernelPackage, privateApt } from '@kvm-ts/abi/debian';
 import { testbedCacheDir } from './paths.js';
@@ -129,8 +129,4 @@ export async function fetchKernel(log: (line: string) => void = () => {}): Promi
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-}
-
-export function kernelBytes(k: TestbedKernel): number {
-  return [k.vmlinuz, ...k.modules.map((m) => join(k.dir, m))].reduce((n, f) => n + statSync(f).size, 0);
 }

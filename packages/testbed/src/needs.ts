@@ -25,8 +25,6 @@ export interface KvmTestOptions {
   need?: KvmNeed;
   /** Run with test.serial (default), or concurrently with the file's other tests. */
   serial?: boolean;
-  /** Another prerequisite this test lacks on this host (a tool, a cached kernel), or undefined. */
-  missing?: string;
 }
 
 export type Disposition = 'host' | 'deferred' | 'skipped' | 'failed';
@@ -64,7 +62,7 @@ export interface TestbedGap {
   testbedGap: string;
 }
 
-export function kvmTests(what: string, options: Omit<KvmTestOptions, 'missing'> = {}): ((title: string, fn: Implementation, missing?: string | TestbedGap) => void) & { lacking: string | undefined } {
+export function kvmTests(what: string, options: KvmTestOptions = {}): ((title: string, fn: Implementation, missing?: string | TestbedGap) => void) & { lacking: string | undefined } {
   const lacking = kvmLacking(options.need ?? 'kvm', hostKvm());
   let marked = false;
   const markOnce = () => {
