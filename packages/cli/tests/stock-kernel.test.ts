@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { cachedTestKernel, testKernelCachePath } from '@kvm-ts/hypervisor';
-import { cachedKernel, cpioArchive } from '@kvm-ts/testbed';
+import { busyboxInitramfs, cachedKernel, cpioArchive } from '@kvm-ts/testbed';
 import { testBusybox } from '../../hypervisor/src/test-tools.js';
 import { kvmTests, scaled } from './helpers/kvm.js';
 
@@ -42,23 +42,9 @@ const anyKvm = kvmTests('stock kernel boot');
 const bootingKvm = kvmTests('stock kernel to /init', { need: 'linux' });
 
 /** A newc initramfs: busybox as /bin/busybox, `init` as /init, and kernel modules under /lib. */
-function initramfs(dir: string, init: string, modules: { root: string; files: string[] } = { root: '', files: [] }): string {
-  const dirs = new Set(['bin', 'dev', 'proc', 'sys', 'lib']);
-  for (const m of modules.files) {
-    const parts = m.split('/');
-    for (let i = 1; i < parts.length; i++) dirs.add(join('lib', ...parts.slice(0, i)));
-  }
+function initramfs(dir: string, init: string, modules?: { root: string; files: string[] }): string {
   const path = join(dir, 'initrd.cpio');
-  writeFileSync(
-    path,
-    cpioArchive([
-      ...[...dirs].sort().map((p) => ({ kind: 'dir' as const, path: p })),
-      { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
-      { kind: 'file', path: 'bin/busybox', data: readFileSync(busybox!), mode: 0o755 },
-      { kind: 'file', path: 'init', data: Buffer.from(init), mode: 0o755 },
-      ...modules.files.map((m) => ({ kind: 'file' as const, path: join('lib', m), data: readFileSync(join(modules.root, m)) })),
-    ]),
-  );
+  writeFileSync(path, cpioArchive(busyboxInitramfs({ busybox: readFileSync(busybox!), init: Buffer.from(init), modules })));
   return path;
 }
 

@@ -1,9 +1,8 @@
 /**
- * The emulated machine's initramfs: busybox-static, the kernel's modules, init.sh and stage2.sh. It depends only
- * on the cached emulator and kernel, so it is built once; the command to run reaches the machine
- * through a script on the shared root, named on the kernel command line.
+ * The emulated machine's initramfs: busybox-static, the kernel's modules, init.sh and stage2.sh. The
+ * command to run reaches the machine through a script on the shared root, named on the kernel
+ * command line.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpioArchive, type CpioEntry } from './cpio.js';
@@ -14,31 +13,58 @@ import { testbedCacheDir } from './paths.js';
 const INIT = readFileSync(new URL('../src/init.sh', import.meta.url));
 const STAGE2 = readFileSync(new URL('../src/stage2.sh', import.meta.url));
 
-export function initramfsEntries(busybox: Buffer, kernel: TestbedKernel): CpioEntry[] {
-  const dirs = new Set(['bin', 'dev', 'etc', 'etc/testbed', 'lib', 'newroot', 'proc', 'sys']);
-  for (const m of kernel.modules) {
-    const parts = m.split('/');
-    for (let i = 1; i < parts.length; i++) dirs.add(join('lib', ...parts.slice(0, i)));
+/** A busybox initramfs: /bin/busybox, /init, kernel modules under /lib, and any further files. */
+export interface BusyboxInitramfs {
+  busybox: Buffer;
+  init: Buffer;
+  /** Module files relative to `root` ("modules/6.1.0-57-amd64/kernel/…ko"), kept at /lib/<file>. */
+  modules?: { root: string; files: string[] };
+  files?: Array<{ path: string; data: Buffer; mode?: number }>;
+}
+
+/** Its entries, every parent directory first; also the stock-kernel tests' initramfs. */
+export function busyboxInitramfs(spec: BusyboxInitramfs): CpioEntry[] {
+  const modules = spec.modules ?? { root: '', files: [] };
+  const files = [
+    { path: 'bin/busybox', data: spec.busybox, mode: 0o755 },
+    { path: 'init', data: spec.init, mode: 0o755 },
+    ...(spec.files ?? []),
+    ...modules.files.map((m) => ({ path: join('lib', m), data: readFileSync(join(modules.root, m)), mode: 0o644 })),
+  ];
+  const dirs = new Set(['bin', 'dev', 'proc', 'sys']);
+  for (const f of files) {
+    const parts = f.path.split('/');
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
   }
   return [
     ...[...dirs].sort().map((path): CpioEntry => ({ kind: 'dir', path })),
     { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
-    { kind: 'file', path: 'bin/busybox', data: busybox, mode: 0o755 },
-    { kind: 'file', path: 'init', data: INIT, mode: 0o755 },
-    { kind: 'file', path: 'etc/testbed/stage2.sh', data: STAGE2, mode: 0o755 },
-    { kind: 'file', path: 'etc/testbed/modules', data: Buffer.from(kernel.modules.map((m) => `${m}\n`).join('')) },
-    ...kernel.modules.map((m): CpioEntry => ({ kind: 'file', path: join('lib', m), data: readFileSync(join(kernel.dir, m)) })),
+    ...files.map((f): CpioEntry => ({ kind: 'file', ...f })),
   ];
 }
 
-/** The cached initramfs for this emulator and kernel, built when either changed. */
+export function initramfsEntries(busybox: Buffer, kernel: TestbedKernel): CpioEntry[] {
+  return busyboxInitramfs({
+    busybox,
+    init: INIT,
+    modules: { root: kernel.dir, files: kernel.modules },
+    files: [
+      { path: 'etc/testbed/stage2.sh', data: STAGE2, mode: 0o755 },
+      { path: 'etc/testbed/modules', data: Buffer.from(kernel.modules.map((m) => `${m}\n`).join('')) },
+    ],
+  });
+}
+
+/**
+ * The initramfs for this emulator and kernel, rewritten only when its bytes change: building it
+ * in memory takes milliseconds, and comparing the bytes needs no stamp that could go stale.
+ */
 export function initramfs(emulator: Emulator, kernel: TestbedKernel): string {
   const path = join(testbedCacheDir(), 'initramfs.cpio');
-  const stamp = createHash('sha256').update(kernel.release).update(readFileSync(join(emulator.root, 'packages.txt'))).update(INIT).update(STAGE2).digest('hex');
-  const stampPath = `${path}.stamp`;
-  if (existsSync(path) && existsSync(stampPath) && readFileSync(stampPath, 'utf8') === stamp) return path;
-  writeFileSync(`${path}.tmp`, cpioArchive(initramfsEntries(readFileSync(emulator.busybox), kernel)));
-  renameSync(`${path}.tmp`, path);
-  writeFileSync(stampPath, stamp);
+  const archive = cpioArchive(initramfsEntries(readFileSync(emulator.busybox), kernel));
+  if (existsSync(path) && readFileSync(path).equals(archive)) return path;
+  // A private temporary name, then rename: two testbeds starting at once never read half a file.
+  writeFileSync(`${path}.${process.pid}.tmp`, archive);
+  renameSync(`${path}.${process.pid}.tmp`, path);
   return path;
 }
