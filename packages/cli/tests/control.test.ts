@@ -18,6 +18,8 @@ import { kvmTests, scaled } from './helpers/kvm.js';
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
 const kvm = kvmTests('control socket');
 const SPIN = 'spin memtest=0';
+/** The client's own 10 s, scaled: in the testbed a VMM answers ~10× slower. */
+const REPLY_MS = scaled(10_000);
 
 interface Env {
   runtime: string;
@@ -205,14 +207,14 @@ kvm('raw clients: bad requests, over-long lines, vanishing and concurrent client
     s.destroy();
   }
   // Several clients at once, each with a mix of requests.
-  const clients = await Promise.all(Array.from({ length: 6 }, () => ControlClient.connect(path)));
+  const clients = await Promise.all(Array.from({ length: 6 }, () => ControlClient.connect(path, REPLY_MS)));
   const all = await Promise.all(
-    clients.flatMap((cl, i) => [cl.request('stat'), cl.request('debug', { vcpu: i % 2 }), cl.request(i % 3 ? 'pause' : 'resume'), cl.request('info')]),
+    clients.flatMap((cl, i) => [cl.request('stat', {}, REPLY_MS), cl.request('debug', { vcpu: i % 2 }, REPLY_MS), cl.request(i % 3 ? 'pause' : 'resume', {}, REPLY_MS), cl.request('info', {}, REPLY_MS)]),
   );
   t.is(all.length, 24);
   for (const cl of clients) cl.close();
-  await call(path, 'resume');
-  const info = await call(path, 'info');
+  await call(path, 'resume', {}, REPLY_MS);
+  const info = await call(path, 'info', {}, REPLY_MS);
   t.is(info.state, 'running');
   t.is(info.pid, vm.child.pid!);
 
@@ -228,7 +230,7 @@ kvm('a name clash is one line and exit 2; a killed VMM\'s stale socket is cleane
   const e = setup(t, children);
   const first = await startVm(t, e, children, 'taken', ['-p', SPIN]);
   oneLine(t, e.cli('run', '--name', 'taken'), 2, /^kvm-cli: --name: a VM named 'taken' is already running \(.*taken\.sock\)$/);
-  t.is((await call(e.sock('taken'), 'info')).pid, first.child.pid!, 'the running VM is untouched');
+  t.is((await call(e.sock('taken'), 'info', {}, REPLY_MS)).pid, first.child.pid!, 'the running VM is untouched');
 
   // SIGKILL leaves the socket behind, with nobody listening.
   first.child.kill('SIGKILL');
@@ -266,7 +268,7 @@ kvm('--detach returns once the socket answers; console attaches and Ctrl-A x det
   const log = join(e.dir, 'bg.log');
   t.is(r.stdout, `started VM 'bg' (pid ${JSON.parse(e.cli('list', '--json').stdout)[0].pid}); console log: ${log}; control socket: ${e.sock('bg')}\n`);
   t.is(lstatSync(log).mode & 0o777, 0o600);
-  const info = await call(e.sock('bg'), 'info');
+  const info = await call(e.sock('bg'), 'info', {}, REPLY_MS);
   t.like(info, { name: 'bg', console: { attachable: true, log } });
   while (!readFileSync(log, 'utf8').includes('spin: looping')) await sleep(20);
   oneLine(t, e.cli('run', '--detach', '--name', 'bg'), 2, /a VM named 'bg' is already running/);
@@ -285,13 +287,13 @@ kvm('--detach returns once the socket answers; console attaches and Ctrl-A x det
   t.true(seen.includes('Ctrl-A x detaches'), seen);
   t.true(seen.includes('spin: looping at CPL3'), 'the backlog came first');
   child.stdin.write('hello');
-  const serial = async () => (await call(e.sock('bg'), 'stat')).devices.find((d) => d.name === 'serial')!.counters;
+  const serial = async () => (await call(e.sock('bg'), 'stat', {}, REPLY_MS)).devices.find((d) => d.name === 'serial')!.counters;
   while ((await serial()).rxBytes < 5 && Date.now() < deadline) await sleep(20);
   t.is((await serial()).rxBytes, 5, 'typed bytes reached the UART');
   child.stdin.write('\x01x');
   t.is(await exited, 0, seen);
   t.regex(seen, /detached from bg \(it keeps running\)/);
-  t.is((await call(e.sock('bg'), 'info')).state, 'running');
+  t.is((await call(e.sock('bg'), 'info', {}, REPLY_MS)).state, 'running');
 
   const detachedPid = info.pid;
   t.is(e.cli('stop', 'bg').stdout, 'bg: stopped\n');

@@ -168,7 +168,7 @@ class Peer {
     b.set(frame, 4);
     this.sock.write(b);
   }
-  async expect(what: string, match: (f: Uint8Array) => boolean, ms = 10_000): Promise<Uint8Array> {
+  async expect(what: string, match: (f: Uint8Array) => boolean, ms = scaled(10_000)): Promise<Uint8Array> {
     const deadline = Date.now() + ms;
     for (;;) {
       const i = this.frames.findIndex(match);
@@ -222,7 +222,7 @@ test('--print-config spells networks as a config file does, and feeding it back 
 test('a socket nobody listens on, and passt missing, are one line naming the remedy, exit 2', (t) => {
   oneLineError(t, cli(['run', '-n', `mode=socket,path=${join(dir, 'nobody.sock')}`]), /socket .*nobody\.sock: cannot connect \(no such socket\); start the listening side first/);
   const empty = mkdtempSync(join(dir, 'path-'));
-  const env = { ...process.env, PATH: empty };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: empty };
   delete env.KVM_TS_PASST;
   oneLineError(t, cli(['run', '-n', 'mode=user'], env), /^kvm-cli: --network: passt is not installed \(user-mode networking runs it\): install the Debian package passt$/);
   oneLineError(t, cli(['run', '-n', 'mode=user'], { ...process.env, KVM_TS_PASST: join(empty, 'passt') }), /KVM_TS_PASST=.* is not an executable file/);
@@ -331,7 +331,7 @@ needing(['kvm'], 'kvmts.hostile misdrives the net device under a frame flood; it
 
 /** Runs `cmd` in namespace `ns`. */
 function inNs(ns: string, cmd: string[], input?: string) {
-  return spawnSync('ip', ['netns', 'exec', ns, ...cmd], { encoding: 'utf8', timeout: 30_000, input });
+  return spawnSync('ip', ['netns', 'exec', ns, ...cmd], { encoding: 'utf8', timeout: scaled(30_000), input });
 }
 function sh(cmd: string): void {
   const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
@@ -379,7 +379,7 @@ needing(['kvm', 'root', 'ip'], 'a busy tap and a missing CAP_NET_ADMIN are one l
     const holder = start(['run', '-m', '64', '-n', 'mode=tap,tapif=kvb0', '-p', `${GUEST} kvmts.ip=10.65.0.2/24 spin`], { wrap: ['ip', 'netns', 'exec', ns] });
     try {
       await holder.until(/spin: looping/);
-      const busy = spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, 'run', '-n', 'mode=tap,tapif=kvb0'], { encoding: 'utf8', timeout: 60_000 });
+      const busy = spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, 'run', '-n', 'mode=tap,tapif=kvb0'], { encoding: 'utf8', timeout: scaled(60_000) });
       oneLineError(t, { status: busy.status, stdout: busy.stdout, stderr: busy.stderr }, /^kvm-cli: --network: tap kvb0 is busy: another process has it open$/);
     } finally {
       holder.child.kill('SIGKILL');
@@ -393,7 +393,7 @@ needing(['kvm', 'root', 'ip'], 'a busy tap and a missing CAP_NET_ADMIN are one l
     const nobody = ['--euid=65534', '--egid=65534', '--clear-groups', '--bounding-set=-all,+dac_read_search', '--inh-caps=-all,+dac_read_search', '--ambient-caps=+dac_read_search'];
     const unprivileged = spawnSync('ip', ['netns', 'exec', ns, 'setpriv', ...nobody, process.execPath, BIN, 'run', '-n', 'mode=tap,tapif=kvb0'], {
       encoding: 'utf8',
-      timeout: 60_000,
+      timeout: scaled(60_000),
     });
     oneLineError(t, { status: unprivileged.status, stdout: unprivileged.stdout, stderr: unprivileged.stderr }, /^kvm-cli: --network: tap kvb0: .* needs CAP_NET_ADMIN/);
   } finally {
@@ -433,14 +433,21 @@ needing(['kvm', 'passt'], 'the no-argument run gets user-mode networking when pa
 
   const vm = start(['run', '-m', '64', '-p', `${GUEST} spin`], { env: passtEnv() });
   await vm.until(/spin: looping/);
-  const children = (pid: number) =>
-    readdirSync(`/proc/${pid}/task`).flatMap((tid) => readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
-  const passtPids = children(vm.child.pid!).filter((p) => /passt/.test(readFileSync(`/proc/${p}/cmdline`, 'utf8')));
+  // A thread or child can end between listing and reading /proc: it reads as empty.
+  const proc = (path: string) => {
+    try {
+      return readFileSync(`/proc/${path}`, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const children = (pid: number) => readdirSync(`/proc/${pid}/task`).flatMap((tid) => proc(`${pid}/task/${tid}/children`).split(' ').filter(Boolean).map(Number));
+  const passtPids = children(vm.child.pid!).filter((p) => /passt/.test(proc(`${p}/cmdline`)));
   t.is(passtPids.length, 1, 'passt runs as the VMM\'s child');
   vm.child.kill('SIGKILL');
   await vm.done;
-  const deadline = Date.now() + 10_000;
-  const alive = () => existsSync(`/proc/${passtPids[0]}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${passtPids[0]}/status`, 'utf8'));
+  const deadline = Date.now() + scaled(10_000);
+  const alive = () => /^State:\s+[^Z]/m.test(proc(`${passtPids[0]}/status`));
   while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   t.false(alive(), 'passt exited once the VMM\'s end of its socket closed');
 });
@@ -453,7 +460,7 @@ needing(['kvm', 'passt', 'root', 'ip'], "mode=user in a namespace: ARP and ICMP 
     sh(
       `ip netns exec ${ns} sh -c 'ip link set lo up && ip link add kvp0 type veth peer name kvp1 && ip addr add 10.64.0.2/24 dev kvp0 && ip addr add 10.64.0.1/24 dev kvp1 && ip link set kvp0 up && ip link set kvp1 up && ip route add default via 10.64.0.1 dev kvp0 && sysctl -qw net.ipv4.ping_group_range="0 2147483647"'`,
     );
-    const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, 'run', '-m', '64', '-n', 'mode=user', '-p', `${GUEST} kvmts.ping=10.64.0.1`], { encoding: 'utf8', timeout: 90_000, env: passtEnv() });
+    const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, 'run', '-m', '64', '-n', 'mode=user', '-p', `${GUEST} kvmts.ping=10.64.0.1`], { encoding: 'utf8', timeout: scaled(90_000), env: passtEnv() });
     t.is(r.status, 0, r.stderr + r.stdout);
     t.regex(r.stdout, /dhcp ok, address 10\.64\.0\.2\/24 from 10\.64\.0\.1/);
     t.regex(r.stdout, /virtio-net: ping 10\.64\.0\.1: [1-9]\d* of \d+ replies: ok/);
@@ -489,7 +496,7 @@ needing(['kvm', 'passt', 'root', 'ip'], 'in a namespace with no default route th
   try {
     sh(`ip netns exec ${ns} ip link set lo up`);
     const run = (args: string[]) => {
-      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, 'run', '-m', '64', ...args], { encoding: 'utf8', timeout: 90_000, env: passtEnv() });
+      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, 'run', '-m', '64', ...args], { encoding: 'utf8', timeout: scaled(90_000), env: passtEnv() });
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };
     };
     ranWithoutNetwork(t, run(['-p', GUEST]), /passt \(.*\) exited/);

@@ -11,14 +11,18 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { hostSpecIds, OPTIONAL_CAPS, REQUIRED_CAPS } from '@kvm-ts/hypervisor';
-import { kvmTests, scaled } from '@kvm-ts/testbed/needs';
+import { inTestbed, kvmTests, scaled } from '@kvm-ts/testbed/needs';
 import { propertyParameters } from '../src/history.js';
 import { DEVICES, describe, FALLBACK_EVIDENCE, runCombination, type Combination, type Device, type RunResult } from '../src/vmm-runs.js';
 
 const kvm = kvmTests('VMM compatibility properties');
 
-/** Random combinations per CI run, besides one example per optional capability (below). */
-const RUNS = 150;
+/**
+ * Random combinations per CI run, besides one example per optional capability (below). The testbed
+ * runs each ~10× slower, so there it draws 15: the examples still exercise every fallback
+ * (docs/testbed.md, "What runs where").
+ */
+const RUNS = inTestbed() ? 15 : 150;
 const SPECS = hostSpecIds();
 const LATEST = SPECS.filter((s) => !s.includes('+')).at(-1)!;
 const OPTIONAL = Object.keys(OPTIONAL_CAPS);

@@ -44,9 +44,14 @@ function ledger(title: string, where: Disposition, why?: string): void {
   if (path) appendFileSync(path, `${JSON.stringify({ file: currentFile(), title, where, ...(why ? { why } : {}) })}\n`);
 }
 
+/** Whether this process runs inside the testbed's emulated machine (main.ts sets it there). */
+export function inTestbed(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.KVM_TS_TESTBED === '1';
+}
+
 /** Whether a test this host cannot run goes to the testbed (CI sets this; the testbed itself never). */
 export function deferring(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.CI === 'true' && !!env.KVM_TS_TESTBED_DEFER && env.KVM_TS_TESTBED !== '1';
+  return env.CI === 'true' && !!env.KVM_TS_TESTBED_DEFER && !inTestbed(env);
 }
 
 /**
@@ -73,7 +78,7 @@ export function kvmTests(what: string, options: KvmTestOptions = {}): ((title: s
   };
   const register = (title: string, fn: Implementation, needed?: string | TestbedGap) => {
     const ava = options.serial === false ? test : test.serial;
-    const gap = typeof needed === 'object' && process.env.KVM_TS_TESTBED === '1' ? needed.testbedGap : undefined;
+    const gap = typeof needed === 'object' && inTestbed() ? needed.testbedGap : undefined;
     const missing = typeof needed === 'string' ? needed : undefined;
     if (lacking && deferring()) {
       test.skip(`${title} — deferred to the testbed`, fn);
