@@ -264,9 +264,12 @@ kvm('--detach returns once the socket answers; console attaches and Ctrl-A x det
   if (!hasScript) return t.fail('util-linux script(1) is needed to give the console a terminal');
   const e = setup(t);
   const r = e.cli('run', '--detach', '--name', 'bg', '-p', SPIN);
-  t.is(r.status, 0, r.stderr);
+  if (r.status !== 0) return t.fail(`run --detach: status ${r.status}: ${r.stderr}`);
   const log = join(e.dir, 'bg.log');
-  t.is(r.stdout, `started VM 'bg' (pid ${JSON.parse(e.cli('list', '--json').stdout)[0].pid}); console log: ${log}; control socket: ${e.sock('bg')}\n`);
+  const listed = e.cli('list', '--json');
+  const vms = JSON.parse(listed.stdout) as { pid?: number }[];
+  if (vms.length !== 1 || vms[0].pid === undefined) return t.fail(`list --json after --detach: ${listed.stdout} ${listed.stderr}`);
+  t.is(r.stdout, `started VM 'bg' (pid ${vms[0].pid}); console log: ${log}; control socket: ${e.sock('bg')}\n`);
   t.is(lstatSync(log).mode & 0o777, 0o600);
   const info = await call(e.sock('bg'), 'info', {}, REPLY_MS);
   t.like(info, { name: 'bg', console: { attachable: true, log } });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
 import { withoutNoNetworkLine } from './helpers/no-network.js';
-import { kvmTests } from './helpers/kvm.js';
+import { kvmTests, scaled } from './helpers/kvm.js';
 
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
 const kvm = kvmTests('virtio runs');
@@ -29,7 +29,7 @@ const file = (name: string, bytes: Uint8Array | number) => {
 };
 
 function cli(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 90_000, input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: scaled(90_000), input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -49,7 +49,7 @@ async function running(args: string[], until: RegExp): Promise<{ kill: (sig: Nod
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`guest did not get there: ${out} ${err}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`guest did not get there: ${out} ${err}`)), scaled(60_000));
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       if (until.test(out)) {
