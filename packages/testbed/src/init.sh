@@ -1,7 +1,6 @@
 #!/bin/busybox sh
 # PID 1 of the emulated machine: load the modules, mount the host's root over virtio-9p, give it
-# what a test host has (proc, sys, dev, a tmpfs /run, TMPDIR on a scratch disk, a network uplink
-# for passt) and switch to it;
+# what a test host has (proc, sys, dev, a tmpfs /run, a network uplink for passt) and switch to it;
 # stage2.sh runs the command there with its output on ttyS1, reports its exit status, powers off.
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -22,11 +21,6 @@ done
 
 for m in $(cat /etc/testbed/modules); do insmod "/lib/$m" || fail "insmod $m failed"; done
 [ -c /dev/kvm ] || fail "no /dev/kvm in the emulated machine (no svm in its CPU?)"
-# The scratch disk (machine.ts) becomes TMPDIR: a block-backed file system, as O_DIRECT needs.
-scratch=
-for b in /sys/block/vd*; do [ "$(cat "$b/serial" 2>/dev/null)" = kvmts-scratch ] && scratch=/dev/${b##*/}; done
-[ -n "$scratch" ] || fail "no scratch disk (virtio-blk, serial kvmts-scratch)"
-mke2fs -F -m 0 -i 65536 -L kvmts-tmp "$scratch" >/dev/null 2>&1 || fail "cannot make a file system on the scratch disk $scratch"
 
 r=/newroot
 mkdir -p "$r"
@@ -37,10 +31,8 @@ mount -t devtmpfs devtmpfs "$r/dev"
 mkdir -p "$r/dev/pts" "$r/dev/shm"
 mount -t devpts devpts "$r/dev/pts"
 mount -t tmpfs tmpfs "$r/dev/shm"
-# UNIX sockets cannot live on 9p: /run (runtime dirs, netns) is a tmpfs inside, TMPDIR the scratch disk.
+# UNIX sockets cannot live on 9p: /run (runtime dirs, netns) and TMPDIR are tmpfs inside.
 mount -t tmpfs -o mode=0755 tmpfs "$r/run"
-tmp=/run/kvm-ts-testbed/tmp
-mkdir -p "$r$tmp" && mount -t ext4 "$scratch" "$r$tmp" && chmod 1777 "$r$tmp" || fail "cannot mount the scratch disk at $tmp"
 mount -t tmpfs -o mode=1777,size=50% tmpfs "$r/var/tmp" 2>/dev/null
 mount -t cgroup2 cgroup2 "$r/sys/fs/cgroup" 2>/dev/null
 

@@ -1,9 +1,8 @@
 /**
  * Debian's own kernel for the emulated machine, and the handful of its modules the testbed loads:
- * the virtio-9p root, kvm_amd (QEMU's -cpu max emulates SVM), the scratch disk (virtio_blk, ext4
- * and the crc32c it asks for by name) and what the network tests need. The package is downloaded by
- * name without its dependencies (they would drag in systemd and initramfs-tools); only vmlinuz and
- * the closure of the wanted modules are kept.
+ * the virtio-9p root, kvm_amd (QEMU's -cpu max emulates SVM), and what the network tests need. The
+ * package is downloaded by name without its dependencies (they would drag in systemd and
+ * initramfs-tools); only vmlinuz and the closure of the wanted modules are kept.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
@@ -11,7 +10,7 @@ import { aptDownload, aptUpdate, extractDebMembers, FetchError, KERNEL_SUITES, n
 import { testbedCacheDir } from './paths.js';
 
 /** Loaded in this order's dependency closure before the root is mounted. */
-export const WANTED_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'kvm_amd', 'tun', 'vhost_net', 'veth', 'dummy', 'virtio_blk', 'crc32c_generic', 'ext4'];
+export const WANTED_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'kvm_amd', 'tun', 'vhost_net', 'veth', 'dummy'];
 /**
  * Kept, not loaded: Linux's own virtio drivers, for the initramfs of a stock-kernel guest under
  * kvm-cli (the tests that check our devices against the drivers a distribution kernel brings).
@@ -37,9 +36,6 @@ function kernelAt(dir: string): TestbedKernel | undefined {
   try {
     const manifest = JSON.parse(readFileSync(join(dir, 'kernel.json'), 'utf8')) as { release: string; modules: string[]; guestModules?: string[] };
     const all = [...manifest.modules, ...(manifest.guestModules ?? [])];
-    // A cache from before a module joined WANTED_MODULES is rebuilt, not booted without it.
-    const kept = new Set(manifest.modules.map(moduleName));
-    if (!WANTED_MODULES.every((m) => kept.has(m))) return undefined;
     if (!manifest.guestModules || !existsSync(join(dir, 'vmlinuz')) || !all.every((m) => existsSync(join(dir, m)))) return undefined;
     return { dir, vmlinuz: join(dir, 'vmlinuz'), modules: manifest.modules, guestModules: manifest.guestModules, release: manifest.release };
   } catch {

@@ -4,14 +4,12 @@
  * output on a second serial port streamed to the caller, a wall-time limit that kills QEMU.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findOnPath } from '@kvm-ts/abi/debian';
 import type { Emulator } from './emulator.js';
 import type { TestbedKernel } from './kernel.js';
-import { testbedCacheDir } from './paths.js';
 
 // Anchored at the line's end only: a command that left a partial line (a spinner) precedes it.
 export const EXIT_MARKER = /kvm-ts-testbed: exit=(\d+)\s*$/;
@@ -55,45 +53,7 @@ export function commandScript(command: string[], cwd: string, env: Record<string
   ].join('\n');
 }
 
-/**
- * TMPDIR inside is a disk, not a tmpfs: O_DIRECT (the disk tests' `direct`) needs a block-backed
- * file system, and the tests' files then cost no guest RAM. A sparse file, fresh for each run, in the
- * cache (a host's /tmp may be a tmpfs); init.sh makes an ext2 on it. Files of runs that died
- * without cleaning up (their pid is gone) are removed by the next run.
- */
-export const SCRATCH_BYTES = 8 * 2 ** 30;
-
-function scratchDir(): string {
-  return join(testbedCacheDir(), 'scratch');
-}
-
-export function createScratchDisk(): string {
-  const dir = scratchDir();
-  mkdirSync(dir, { recursive: true });
-  for (const f of readdirSync(dir)) {
-    const pid = Number(/^(\d+)-\w+\.img$/.exec(f)?.[1]);
-    if (pid && pid !== process.pid && !pidAlive(pid)) rmSync(join(dir, f), { force: true });
-  }
-  const file = join(dir, `${process.pid}-${randomBytes(4).toString('hex')}.img`);
-  const fd = openSync(file, 'w', 0o600);
-  try {
-    ftruncateSync(fd, SCRATCH_BYTES);
-  } finally {
-    closeSync(fd);
-  }
-  return file;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-export function qemuArgs(o: Pick<MachineOptions, 'emulator' | 'kernel' | 'initramfs' | 'cpus' | 'memoryMiB' | 'consoleLog'>, script: string, root: boolean, scratchDisk: string): string[] {
+export function qemuArgs(o: Pick<MachineOptions, 'emulator' | 'kernel' | 'initramfs' | 'cpus' | 'memoryMiB' | 'consoleLog'>, script: string, root: boolean): string[] {
   return [
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
     ...o.emulator.firmwareDirs.flatMap((d) => ['-L', d]),
@@ -105,9 +65,6 @@ export function qemuArgs(o: Pick<MachineOptions, 'emulator' | 'kernel' | 'initra
     // passthrough keeps owners and modes, which needs root; as a user, files are created as that user.
     '-fsdev', `local,id=hostroot,path=/,security_model=${root ? 'passthrough' : 'none'},multidevs=remap`,
     '-device', 'virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot',
-    // cache=unsafe: the file is thrown away after the run, so the guest's flushes need not reach it.
-    '-drive', `file=${scratchDisk},if=none,id=scratch,format=raw,cache=unsafe,discard=unmap`,
-    '-device', 'virtio-blk-pci,drive=scratch,serial=kvmts-scratch',
     '-monitor', 'none',
   ];
 }
@@ -118,14 +75,9 @@ export function runMachine(o: MachineOptions): Promise<MachineEnd> {
   const scratch = mkdtempSync(join(tmpdir(), 'kvm-ts-testbed-'));
   const script = join(scratch, 'command.sh');
   writeFileSync(script, commandScript(o.command, o.cwd, o.env), { mode: 0o600 });
-  const disk = createScratchDisk();
-  const cleanUp = () => {
-    rmSync(scratch, { recursive: true, force: true });
-    rmSync(disk, { force: true });
-  };
   return new Promise((resolve) => {
     // setpriv --pdeathsig: QEMU gets SIGKILL when we die, however we die (even by SIGKILL).
-    const args = qemuArgs(o, script, process.getuid?.() === 0, disk);
+    const args = qemuArgs(o, script, process.getuid?.() === 0);
     const setpriv = findOnPath('setpriv');
     const qemu = setpriv
       ? spawn(setpriv, ['--pdeathsig', 'KILL', '--', o.emulator.qemu, ...args], { env: o.emulator.env, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -140,10 +92,7 @@ export function runMachine(o: MachineOptions): Promise<MachineEnd> {
       qemu.kill('SIGKILL');
     }, o.timeLimitS * 1000);
     // The machine must not outlive us: a signal that ends us ends QEMU first.
-    const stop = () => {
-      qemu.kill('SIGKILL');
-      cleanUp();
-    };
+    const stop = () => qemu.kill('SIGKILL');
     const onSignal = (signal: NodeJS.Signals) => {
       stop();
       process.kill(process.pid, signal);
@@ -176,7 +125,7 @@ export function runMachine(o: MachineOptions): Promise<MachineEnd> {
       clearTimeout(limit);
       process.removeListener('exit', stop);
       for (const sig of SIGNALS) process.removeListener(sig, onSignal);
-      cleanUp();
+      rmSync(scratch, { recursive: true, force: true });
       resolve(end);
     };
     qemu.on('error', (e) => finish({ kind: 'error', message: `cannot start ${o.emulator.qemu}: ${e.message}`, seconds: seconds() }));

@@ -77,8 +77,7 @@ export function innerEnv(env: NodeJS.ProcessEnv, timeScale: number, uid: number)
     if (v === undefined || /^(TMPDIR|XDG_RUNTIME_DIR|KVM_TS_TESTBED_DEFER|KVM_TS_TEST_LEDGER|KVM_TS_HOST_KVM|KVM_TS_TIME_SCALE)$/.test(k)) continue;
     out[k] = v;
   }
-  // The caches are the host's (they are on the shared root); sockets cannot live on 9p, so TMPDIR is
-  // the scratch disk and XDG_RUNTIME_DIR the tmpfs /run (init.sh).
+  // The caches are the host's (they are on the shared root); sockets need the tmpfs /run.
   out.XDG_CACHE_HOME = env.XDG_CACHE_HOME ? resolve(env.XDG_CACHE_HOME) : join(env.HOME ?? homedir(), '.cache');
   out.TMPDIR = '/run/kvm-ts-testbed/tmp';
   out.XDG_RUNTIME_DIR = `/run/user/${uid}`;

@@ -21,7 +21,7 @@ test('bad options are usage errors naming what is wrong', (t) => {
   t.throws(() => parseArgs(['x'], { KVM_TS_TESTBED_TIME_LIMIT: 'soon' }), { message: /KVM_TS_TESTBED_TIME_LIMIT wants/ });
 });
 
-test('inside, sockets go to the tmpfs and temporary files to the scratch disk, the caches stay the host\'s, deferral is off', (t) => {
+test('inside, sockets and temporary files go to the tmpfs, the caches stay the host\'s, deferral is off', (t) => {
   const env = innerEnv({ HOME: '/home/u', TMPDIR: '/tmp/x', KVM_TS_TESTBED_DEFER: '/tmp/d', KVM_TS_TEST_LEDGER: '/tmp/l', XDG_CACHE_HOME: '/c', CI: 'true' }, 7, 1000);
   t.is(env.TMPDIR, '/run/kvm-ts-testbed/tmp');
   t.is(env.XDG_RUNTIME_DIR, '/run/user/1000');
