@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { call, ControlClient, type StatResult } from '@kvm-ts/hypervisor/control';
+import { call, ControlClient, type MethodName, type Params, type StatResult } from '@kvm-ts/hypervisor/control';
 import { kvmTests, scaled } from './helpers/kvm.js';
 
 const BIN = fileURLToPath(new URL('../bin/kvm-cli.js', import.meta.url));
@@ -20,6 +20,8 @@ const kvm = kvmTests('control socket');
 const SPIN = 'spin memtest=0';
 /** The client's own 10 s, scaled: in the testbed a VMM answers ~10× slower. */
 const REPLY_MS = scaled(10_000);
+/** One request on a fresh connection, with the scaled reply limit. */
+const query = <M extends MethodName>(path: string, method: M, params: Params<M> = {} as Params<M>) => call(path, method, params, REPLY_MS);
 
 interface Env {
   runtime: string;
@@ -213,8 +215,8 @@ kvm('raw clients: bad requests, over-long lines, vanishing and concurrent client
   );
   t.is(all.length, 24);
   for (const cl of clients) cl.close();
-  await call(path, 'resume', {}, REPLY_MS);
-  const info = await call(path, 'info', {}, REPLY_MS);
+  await query(path, 'resume');
+  const info = await query(path, 'info');
   t.is(info.state, 'running');
   t.is(info.pid, vm.child.pid!);
 
@@ -230,7 +232,7 @@ kvm('a name clash is one line and exit 2; a killed VMM\'s stale socket is cleane
   const e = setup(t, children);
   const first = await startVm(t, e, children, 'taken', ['-p', SPIN]);
   oneLine(t, e.cli('run', '--name', 'taken'), 2, /^kvm-cli: --name: a VM named 'taken' is already running \(.*taken\.sock\)$/);
-  t.is((await call(e.sock('taken'), 'info', {}, REPLY_MS)).pid, first.child.pid!, 'the running VM is untouched');
+  t.is((await query(e.sock('taken'), 'info')).pid, first.child.pid!, 'the running VM is untouched');
 
   // SIGKILL leaves the socket behind, with nobody listening.
   first.child.kill('SIGKILL');
@@ -271,7 +273,7 @@ kvm('--detach returns once the socket answers; console attaches and Ctrl-A x det
   if (vms.length !== 1 || vms[0].pid === undefined) return t.fail(`list --json after --detach: ${listed.stdout} ${listed.stderr}`);
   t.is(r.stdout, `started VM 'bg' (pid ${vms[0].pid}); console log: ${log}; control socket: ${e.sock('bg')}\n`);
   t.is(lstatSync(log).mode & 0o777, 0o600);
-  const info = await call(e.sock('bg'), 'info', {}, REPLY_MS);
+  const info = await query(e.sock('bg'), 'info');
   t.like(info, { name: 'bg', console: { attachable: true, log } });
   while (!readFileSync(log, 'utf8').includes('spin: looping')) await sleep(20);
   oneLine(t, e.cli('run', '--detach', '--name', 'bg'), 2, /a VM named 'bg' is already running/);
@@ -290,13 +292,13 @@ kvm('--detach returns once the socket answers; console attaches and Ctrl-A x det
   t.true(seen.includes('Ctrl-A x detaches'), seen);
   t.true(seen.includes('spin: looping at CPL3'), 'the backlog came first');
   child.stdin.write('hello');
-  const serial = async () => (await call(e.sock('bg'), 'stat', {}, REPLY_MS)).devices.find((d) => d.name === 'serial')!.counters;
+  const serial = async () => (await query(e.sock('bg'), 'stat')).devices.find((d) => d.name === 'serial')!.counters;
   while ((await serial()).rxBytes < 5 && Date.now() < deadline) await sleep(20);
   t.is((await serial()).rxBytes, 5, 'typed bytes reached the UART');
   child.stdin.write('\x01x');
   t.is(await exited, 0, seen);
   t.regex(seen, /detached from bg \(it keeps running\)/);
-  t.is((await call(e.sock('bg'), 'info', {}, REPLY_MS)).state, 'running');
+  t.is((await query(e.sock('bg'), 'info')).state, 'running');
 
   const detachedPid = info.pid;
   t.is(e.cli('stop', 'bg').stdout, 'bg: stopped\n');

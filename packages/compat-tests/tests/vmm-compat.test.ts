@@ -20,7 +20,7 @@ const kvm = kvmTests('VMM compatibility properties');
 /**
  * Random combinations per CI run, besides one example per optional capability (below). The testbed
  * runs each ~10× slower, so there it draws 15: the examples still exercise every fallback
- * (docs/testbed.md, "What runs where").
+ * (docs/testbed.md, "Tests left to hosts with /dev/kvm").
  */
 const RUNS = inTestbed() ? 15 : 150;
 const SPECS = hostSpecIds();

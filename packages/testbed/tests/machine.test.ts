@@ -11,10 +11,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cachedEmulator } from '../src/emulator.js';
 import { cachedKernel } from '../src/kernel.js';
+import { inTestbed } from '../src/needs.js';
 
 const BIN = fileURLToPath(new URL('../bin/testbed.js', import.meta.url));
 const ci = process.env.CI === 'true';
-const inside = process.env.KVM_TS_TESTBED === '1';
+const inside = inTestbed();
 const unbuilt = cachedEmulator() && cachedKernel() ? undefined : 'the testbed is not built (npm run testbed -- --fetch builds it; under CI the fetch step does)';
 
 /** Boots the machine: fails under CI when it is not built, skips with the reason elsewhere (and inside it). */
