@@ -6,7 +6,7 @@ if (process.argv.length !== 3) {
   process.exitCode = 2;
 } else {
   try {
-    process.exitCode = runDeferred(process.argv[2]);
+    process.exitCode = await runDeferred(process.argv[2]);
   } catch (err) {
     process.stderr.write(`testbed: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;

@@ -1,10 +1,11 @@
 /**
  * One run of the emulated machine: QEMU in TCG mode with -cpu max (which emulates SVM and NPT), the
  * host's root shared read-write over virtio-9p, the kernel console in a log file, the command's
- * output on a second serial port streamed to the caller, a wall-time limit that kills QEMU.
+ * output on a second serial port streamed to the caller, a wall-time limit that kills QEMU, and a
+ * stall limit that kills a machine gone silent (its second stage lists processes every minute).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findOnPath } from '@kvm-ts/abi/debian';
@@ -26,6 +27,8 @@ export interface MachineOptions {
   cpus: number;
   memoryMiB: number;
   timeLimitS: number;
+  /** Seconds without a byte on either serial port after which the machine counts as frozen. */
+  stallLimitS: number;
   consoleLog: string;
   /** The command's output, as it arrives. */
   output: (chunk: string) => void;
@@ -37,7 +40,29 @@ export type MachineEnd =
   | { kind: 'exited'; status: number; seconds: number }
   | { kind: 'time-limit'; seconds: number }
   | { kind: 'error'; message: string; seconds: number }
-  | { kind: 'no-status'; qemuStatus: number | null; signal: string | null; seconds: number };
+  | { kind: 'stalled'; seconds: number }
+  | { kind: 'no-status'; qemuStatus: number | null; signal: string | null; panic?: string; seconds: number };
+
+/** The emulated kernel's own last words, when it panicked. */
+export function kernelPanic(consoleText: string): string | undefined {
+  return /Kernel panic - not syncing: ([^\r\n]*)/.exec(consoleText)?.[1]?.trim();
+}
+
+const consoleSize = (path: string) => {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+};
+
+const consoleText = (path: string) => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+};
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -85,12 +110,22 @@ export function runMachine(o: MachineOptions): Promise<MachineEnd> {
     let status: number | undefined;
     let error: string | undefined;
     let limited = false;
+    let stalled = false;
     let pending = '';
     let stderr = '';
     const limit = setTimeout(() => {
       limited = true;
       qemu.kill('SIGKILL');
     }, o.timeLimitS * 1000);
+    let heard = { at: performance.now(), size: 0 };
+    const watch = setInterval(() => {
+      const size = consoleSize(o.consoleLog);
+      if (size !== heard.size) heard = { at: performance.now(), size };
+      else if (performance.now() - heard.at > o.stallLimitS * 1000) {
+        stalled = true;
+        qemu.kill('SIGKILL');
+      }
+    }, Math.min(5000, o.stallLimitS * 250));
     // The machine must not outlive us: a signal that ends us ends QEMU first.
     const stop = () => qemu.kill('SIGKILL');
     const onSignal = (signal: NodeJS.Signals) => {
@@ -113,6 +148,7 @@ export function runMachine(o: MachineOptions): Promise<MachineEnd> {
     };
     qemu.stdout.setEncoding('utf8');
     qemu.stdout.on('data', (d: string) => {
+      heard.at = performance.now();
       pending += d;
       let nl: number;
       while ((nl = pending.indexOf('\n')) >= 0) {
@@ -123,6 +159,7 @@ export function runMachine(o: MachineOptions): Promise<MachineEnd> {
     qemu.stderr.on('data', (d: Buffer) => (stderr += d.toString()).length > 65536 && (stderr = stderr.slice(-4096)));
     const finish = (end: MachineEnd) => {
       clearTimeout(limit);
+      clearInterval(watch);
       process.removeListener('exit', stop);
       for (const sig of SIGNALS) process.removeListener(sig, onSignal);
       rmSync(scratch, { recursive: true, force: true });
@@ -132,10 +169,11 @@ export function runMachine(o: MachineOptions): Promise<MachineEnd> {
     qemu.on('close', (code, signal) => {
       if (pending) line(pending);
       if (limited) finish({ kind: 'time-limit', seconds: seconds() });
+      else if (stalled) finish({ kind: 'stalled', seconds: seconds() });
       else if (error !== undefined) finish({ kind: 'error', message: error, seconds: seconds() });
       else if (status !== undefined) finish({ kind: 'exited', status, seconds: seconds() });
       else if (code !== 0 && stderr.trim()) finish({ kind: 'error', message: `QEMU: ${stderr.trim().split('\n').at(-1)}`, seconds: seconds() });
-      else finish({ kind: 'no-status', qemuStatus: code, signal, seconds: seconds() });
+      else finish({ kind: 'no-status', qemuStatus: code, signal, panic: kernelPanic(consoleText(o.consoleLog)), seconds: seconds() });
     });
   });
 }

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { innerEnv, parseArgs } from '../src/main.js';
-import { commandScript } from '../src/machine.js';
+import { innerEnv, machineDeath, parseArgs } from '../src/main.js';
+import { commandScript, kernelPanic } from '../src/machine.js';
 import { spawnSync } from 'node:child_process';
 
 test('options before the command, the command verbatim after them or after --', (t) => {
@@ -37,4 +37,27 @@ test('the command script runs the command verbatim with exactly the given enviro
   const r = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
   t.is(r.status, 0, r.stderr);
   t.is(r.stdout, "it's|x y'z|line\nbreak|");
+});
+
+test('--retries and --stall-limit: whole numbers in range, off and 300 s by default', (t) => {
+  const d = parseArgs(['x'], {});
+  t.is(d.retries, 0);
+  t.is(d.stallLimitS, 300);
+  const a = parseArgs(['--retries', '2', '--stall-limit', '60', 'x'], {});
+  t.is(a.retries, 2);
+  t.is(a.stallLimitS, 60);
+  t.is(parseArgs(['--retries', '0', 'x'], {}).retries, 0);
+  t.throws(() => parseArgs(['--retries', '11', 'x'], {}), { message: '--retries wants a whole number from 0 to 10, got 11' });
+  t.throws(() => parseArgs(['--stall-limit', '5', 'x'], {}), { message: '--stall-limit wants a whole number from 10 to 86400, got 5' });
+});
+
+test('the machine\'s own death is told from the command\'s end: a kernel panic by its words, a freeze, QEMU gone without a status', (t) => {
+  const console = '[   87.3] stack guard page: 0000 [#1] PREEMPT SMP NOPTI\r\n[   87.3] Kernel panic - not syncing: Fatal exception in interrupt\r\n[   87.3] Kernel Offset: 0x11400000\r\n';
+  t.is(kernelPanic(console), 'Fatal exception in interrupt');
+  t.is(kernelPanic('[ 1.0] Run /init as init process\n'), undefined);
+  t.is(machineDeath({ kind: 'no-status', qemuStatus: 0, signal: null, panic: 'Fatal exception in interrupt', seconds: 90 }, 300), "the machine's kernel panicked (Fatal exception in interrupt)");
+  t.is(machineDeath({ kind: 'no-status', qemuStatus: null, signal: 'SIGSEGV', seconds: 9 }, 300), 'the machine ended (QEMU SIGSEGV)');
+  t.is(machineDeath({ kind: 'stalled', seconds: 400 }, 300), 'the machine froze (nothing on its serial ports for 300 s)');
+  t.is(machineDeath({ kind: 'exited', status: 1, seconds: 9 }, 300), undefined, "a command's failure is not retried");
+  t.is(machineDeath({ kind: 'time-limit', seconds: 9 }, 300), undefined);
 });

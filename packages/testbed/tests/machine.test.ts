@@ -96,3 +96,33 @@ booting('the testbed killed by a signal takes its machine with it', async (t) =>
   while (Date.now() < deadline && spawnSync('kill', ['-0', qemu]).status === 0) await new Promise((r) => setTimeout(r, 100));
   t.not(spawnSync('kill', ['-0', qemu]).status, 0, `QEMU ${qemu} is gone`);
 });
+
+/** A command that panics the machine's kernel on its first boot and prints on the next. */
+function panicOnce(marker: string): string[] {
+  return ['sh', '-c', `if [ -e '${marker}' ]; then echo "second boot"; else : >'${marker}'; echo c >/proc/sysrq-trigger; sleep 60; fi`];
+}
+
+booting('a machine whose kernel panics ends the run with exit 125 naming the panic; with --retries it boots again and reruns the command', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-testbed-panic-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const once = await testbed(['--time-limit', '300', ...panicOnce(join(dir, 'a'))]);
+  t.is(once.status, 125, once.stderr);
+  t.regex(once.stderr, /^testbed: the machine's kernel panicked \(sysrq triggered crash\) after [\d.]+ s, without reporting sh -c .*'s exit status; its console is in \S+$/m);
+  const retried = await testbed(['--time-limit', '300', '--retries', '1', ...panicOnce(join(dir, 'b'))]);
+  t.is(retried.status, 0, retried.stderr);
+  t.is(retried.stdout, 'second boot\n');
+  t.regex(retried.stderr, /^testbed: the machine's kernel panicked \(sysrq triggered crash\) after [\d.]+ s \(console: \S+\); booting it again to rerun sh -c .* \(retry 1 of 1\)$/m);
+});
+
+booting('a machine silent on both serial ports for the stall limit is killed as frozen: exit 125, one line', async (t) => {
+  const silent = await testbed(['--time-limit', '300', '--stall-limit', '40', 'sleep', '100000']);
+  t.is(silent.status, 125, silent.stderr);
+  t.regex(silent.stderr, /^testbed: the machine froze \(nothing on its serial ports for 40 s\) after [\d.]+ s, without reporting sleep 100000's exit status; its console is in \S+$/m);
+  t.true(silent.ms < 100_000, `ended ${Math.round(silent.ms / 1000)} s after starting`);
+});
+
+booting('a command that prints only on its own port is not taken for a frozen machine', async (t) => {
+  const ticking = await testbed(['--time-limit', '300', '--stall-limit', '40', 'sh', '-c', 'for i in 1 2 3 4 5 6; do sleep 10; echo tick; done']);
+  t.is(ticking.status, 0, ticking.stderr);
+  t.is(ticking.stdout, 'tick\n'.repeat(6));
+});
