@@ -1,12 +1,12 @@
 import test from 'ava';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { avaRuns, matchPattern, progressDir, readDeferred, runDeferred, type AvaRun } from '../src/deferred.js';
 import { ciSummary, skipReasons } from '../src/ci-summary.js';
 import { hostKvm, kvmLacking } from '../src/host-kvm.js';
 
-test('deferred tests run per file in a stable order, each title matched as one --match= argument, ava\'s inactivity timeout stretched', (t) => {
+test('deferred tests run per package in a stable order, each title matched as one --match= argument, ava\'s inactivity timeout stretched', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-deferred-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ ava: { timeout: '120s' } }));
@@ -17,36 +17,39 @@ test('deferred tests run per file in a stable order, each title matched as one -
   const tests = readDeferred(list);
   t.is(tests.length, 3, 'duplicates once');
   const runs = avaRuns(tests, 10);
-  t.deepEqual(runs.map((r) => [r.file, r.tests, r.cwd]), [[a, 2, dir], [b, 1, dir]]);
-  t.deepEqual(runs[0].args, ['--no-install', 'ava', '--no-color', '--timeout=400s', a, '--match=--json prints', '--match=x']);
+  t.deepEqual(runs.map((r) => [r.cwd, r.tests]), [[dir, 3]]);
+  t.deepEqual(runs[0].args, ['--no-install', 'ava', '--no-color', '--timeout=400s', a, b, '--match=y', '--match=--json prints', '--match=x']);
   t.is(matchPattern('!negated'), '*negated');
 });
 
-test('a deferred pass started again after the machine died skips finished files and reruns the one it was in; each file\'s last output is what counts', async (t) => {
+test('a deferred pass started again after the machine died skips finished packages and reruns the one it was in; each package\'s last output is what counts', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-deferred-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'package.json'), '{}');
+  const files = ['a', 'b', 'c'].map((n) => {
+    mkdirSync(join(dir, n));
+    writeFileSync(join(dir, n, 'package.json'), '{}');
+    return join(dir, n, 'tests', 't.test.ts');
+  });
   const list = join(dir, 'deferred.jsonl');
-  const files = ['a', 'b', 'c'].map((n) => join(dir, 'tests', `${n}.test.ts`));
   writeFileSync(list, files.map((file) => JSON.stringify({ file, title: 't' })).join('\n'));
   const ran: string[] = [];
   class MachineDied extends Error {}
   // First boot: a passes, b fails, c prints one mark and the machine dies under it.
   const firstBoot = async (run: AvaRun, out: (b: Buffer) => void) => {
-    ran.push(run.file);
-    out(Buffer.from(run.file === files[1] ? '  ✘ b\n' : '  ✔ first\n'));
-    if (run.file === files[2]) throw new MachineDied();
-    return run.file === files[1] ? 1 : 0;
+    ran.push(run.cwd);
+    out(Buffer.from(run.cwd === join(dir, 'b') ? '  ✘ b\n' : '  ✔ first\n'));
+    if (run.cwd === join(dir, 'c')) throw new MachineDied();
+    return run.cwd === join(dir, 'b') ? 1 : 0;
   };
   await t.throwsAsync(runDeferred(list, firstBoot, () => {}), { instanceOf: MachineDied });
-  t.deepEqual(ran, files);
+  t.deepEqual(ran, ['a', 'b', 'c'].map((n) => join(dir, n)));
   const secondBoot = async (run: AvaRun, out: (b: Buffer) => void) => {
-    ran.push(run.file);
+    ran.push(run.cwd);
     out(Buffer.from('  ✔ second\n'));
     return 0;
   };
   t.is(await runDeferred(list, secondBoot, () => {}), 1, 'b\'s failure from the first boot still counts');
-  t.deepEqual(ran, [...files, files[2]], 'only c ran again');
+  t.deepEqual(ran, ['a', 'b', 'c', 'c'].map((n) => join(dir, n)), 'only c ran again');
   const logs = readdirSync(progressDir(list)).filter((f) => f.endsWith('.log')).sort().map((f) => readFileSync(join(progressDir(list), f), 'utf8'));
   t.deepEqual(logs, ['  ✔ first\n', '  ✘ b\n', '  ✔ second\n']);
   t.is(await runDeferred(list, secondBoot, () => {}), 1, 'a third pass runs nothing');
