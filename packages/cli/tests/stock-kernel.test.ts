@@ -19,6 +19,7 @@ import type { ExecutionContext } from 'ava';
 import { cachedTestKernel, testKernelCachePath } from '@kvm-ts/hypervisor';
 import { busyboxInitramfs, cachedKernel, cpioArchive } from '@kvm-ts/testbed';
 import { testBusybox } from '../../hypervisor/src/test-tools.js';
+import { inTestbed } from '@kvm-ts/testbed/needs';
 import { kvmTests, scaled } from './helpers/kvm.js';
 
 /** The built bin, as users and CI run it (turbo builds before testing). */
@@ -54,8 +55,17 @@ interface Boot {
   args: string[];
 }
 
+interface BootResult {
+  out: string;
+  match?: RegExpExecArray;
+  code: number | null;
+  err: string;
+  /** Why no line matched, for the test's failure message. */
+  failure?: string;
+}
+
 /** Runs kvm-cli until `until` matches a complete line, then stops it with SIGTERM; returns what it printed. */
-async function boot(t: ExecutionContext, b: Boot, vmlinuz = kernel!): Promise<{ out: string; match?: RegExpExecArray; code: number | null; err: string }> {
+async function bootOnce(t: ExecutionContext, b: Boot, vmlinuz: string): Promise<BootResult> {
   t.timeout(HARD_CAP_MS + STOP_GRACE_MS + 5000, 'the hard cap did not end the run');
   const started = performance.now();
   const secs = () => ((performance.now() - started) / 1000).toFixed(1);
@@ -88,17 +98,32 @@ async function boot(t: ExecutionContext, b: Boot, vmlinuz = kernel!): Promise<{ 
   const killer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
   const { code, signal } = await exited;
   clearTimeout(killer);
-  const lastLines = out.split(/\r?\n/).filter((l) => l.trim() !== '').slice(-15).join('\n');
-  if (!match) {
-    t.fail(
-      `no line matching ${b.until} after ${seenAt} s (kvm-cli exit ${code ?? signal}; "Linux version" ${versionAt ? `at ${versionAt} s` : 'never seen'}).\n` +
-        `(docs/verified-hosts.md, "Stock Debian kernel": ~60 s is normal on kvm_pvm, two silent stretches included)\n` +
-        `last console lines:\n${lastLines}\nkvm-cli stderr:\n${err.trim().split('\n').slice(-5).join('\n')}`,
-    );
-  } else {
+  if (match) {
     t.log(`"Linux version" at ${versionAt} s, ${b.until} at ${seenAt} s, stopped at ${secs()} s`);
+    return { out, match, code, err };
   }
-  return { out, match, code, err };
+  const lastLines = out.split(/\r?\n/).filter((l) => l.trim() !== '').slice(-15).join('\n');
+  const failure =
+    `no line matching ${b.until} after ${seenAt} s (kvm-cli exit ${code ?? signal}; "Linux version" ${versionAt ? `at ${versionAt} s` : 'never seen'}).\n` +
+    `(docs/verified-hosts.md, "Stock Debian kernel": ~60 s is normal on kvm_pvm, two silent stretches included)\n` +
+    `last console lines:\n${lastLines}\nkvm-cli stderr:\n${err.trim().split('\n').slice(-5).join('\n')}`;
+  return { out, code, err, failure };
+}
+
+/**
+ * One boot, and in the testbed a second one when the first ends in a triple fault: QEMU 7.2's TCG
+ * emulation of nested SVM now and then faults a stock kernel (both times seen: in early boot, before
+ * any device of ours was touched; docs/testbed.md, "When the nested guest faults"). Logged, never hidden;
+ * a second fault, or any other failure, fails the test.
+ */
+async function boot(t: ExecutionContext, b: Boot, vmlinuz = kernel!): Promise<BootResult> {
+  let result = await bootOnce(t, b, vmlinuz);
+  if (result.failure && inTestbed() && result.err.includes('KVM_EXIT_SHUTDOWN')) {
+    t.log(`first boot ended in a triple fault, booting once more (the emulated machine's fault, docs/testbed.md):\n${result.failure}`);
+    result = await bootOnce(t, b, vmlinuz);
+  }
+  if (result.failure) t.fail(result.failure);
+  return result;
 }
 
 anyKvm(
