@@ -17,6 +17,8 @@ import { DEBUG_EXIT_PORT } from './devices/legacy/debug-exit.js';
 import { DEBUG_PORT } from './devices/legacy/debug-port.js';
 import { I8042 } from './devices/legacy/i8042.js';
 import { Serial } from './devices/legacy/serial.js';
+import { AcpiPm } from './devices/legacy/acpi-pm.js';
+import { describeAcpiMachine } from './machine-acpi.js';
 import { loadKernel, type BootInfo } from './loader/index.js';
 import { abiVersion, type LoadedAbi } from './kvm/abi.js';
 import type { CapabilityMask } from './kvm/capabilities.js';
@@ -72,6 +74,8 @@ export interface MachineOptions {
   name?: string;
   /** Where the virtio devices sit: virtio-mmio windows (the default) or a PCI bus with virtio-pci functions. */
   transport?: VirtioTransportKind;
+  /** ACPI tables next to the MP table, and the PM1/reset registers they describe (default: MP table only). */
+  acpi?: boolean;
 }
 
 export type VirtioTransportKind = 'mmio' | 'pci';
@@ -118,6 +122,7 @@ export class Machine {
     this.bus.registerPio(this.serial);
     this.bus.registerPio(new I8042(host));
     this.bus.registerPio(new Cmos(host, { memBytes: opts.memBytes }));
+    if (opts.acpi) this.bus.registerPio(new AcpiPm(host));
     this.virtio = opts.transport === 'pci' ? new VirtioPciPlatform(vm, vm.memory, this.bus, opts.log) : new VirtioPlatform(vm, vm.memory, this.bus, opts.log);
     try {
       this.virtioConsole = Machine.addVirtioDevices(this.virtio, opts, sink);
@@ -172,6 +177,7 @@ export class Machine {
         hostDecompress: opts.hostDecompress,
         deadline: opts.loadDeadline,
         reserved: pci ? pciReserved() : virtioReserved(count),
+        acpi: opts.acpi ? describeAcpiMachine({ cpus: opts.cpus, transport: pci ? 'pci' : 'mmio', virtioMmio: count }) : undefined,
       });
       vm.setBootRegisters(boot);
       return new Machine(vm, boot, opts);

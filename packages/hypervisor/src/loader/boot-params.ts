@@ -6,6 +6,8 @@ import { ImageError } from './errors.js';
 
 export const BOOT_PARAMS_SIZE = 0x1000;
 export const BP = {
+  /** u64, boot protocol 2.14: where the kernel finds the RSDP without scanning. */
+  acpiRsdpAddr: 0x070,
   extRamdiskImage: 0x0c0,
   extRamdiskSize: 0x0c4,
   extCmdLinePtr: 0x0c8,
@@ -43,6 +45,8 @@ export interface BootParamsInput {
   cmdlineAddr: number;
   initrd?: { addr: number; size: number };
   e820: E820Entry[];
+  /** Guest-physical address of the ACPI RSDP, when the machine has ACPI tables. */
+  acpiRsdp?: number;
 }
 
 /** Builds the zero page at `addr`. */
@@ -62,6 +66,7 @@ export function writeBootParams(mem: GuestMemory, addr: number, input: BootParam
   dv.setUint32(HDR.ramdiskSize, initrd.size >>> 0, true);
   dv.setUint32(BP.extRamdiskImage, Math.floor(initrd.addr / 2 ** 32), true);
   dv.setUint32(BP.extRamdiskSize, Math.floor(initrd.size / 2 ** 32), true);
+  if (input.acpiRsdp !== undefined) dv.setBigUint64(BP.acpiRsdpAddr, BigInt(input.acpiRsdp), true);
   zp[BP.sentinel] = 0;
   zp[BP.e820Entries] = input.e820.length;
   input.e820.forEach((e, i) => {

@@ -1,7 +1,7 @@
 /**
  * The x86 Linux loader: ELF (vmlinux or any ELF64 x86-64 executable) and bzImage, entered in 64-bit
  * mode per the boot protocol, with the zero page, command line, initrd, e820 map, identity page
- * tables, boot GDT and MP table written into guest memory. See Documentation/arch/x86/boot.rst.
+ * tables, boot GDT, MP table and (when asked for) ACPI tables written into guest memory. See Documentation/arch/x86/boot.rst.
  */
 import type { GuestMemory } from '../memory.js';
 import { writeBootParams, minimalSetupHeader } from './boot-params.js';
@@ -14,6 +14,8 @@ import { ImageError } from './errors.js';
 import { BOOT_CODE_SELECTOR, BOOT_DATA_SELECTOR, BOOT_TSS_SELECTOR, writeGdt } from './gdt.js';
 import { BOOT_STACK_TOP, BIOS_END, CMDLINE_ADDR, CMDLINE_MAX, HIGH_MEMORY_START, ZERO_PAGE_ADDR } from './layout.js';
 import { writeMpTable } from './mptable.js';
+import { writeAcpiTables } from './acpi-tables.js';
+import type { AcpiMachine } from '../arch/x86/acpi/tables.js';
 import { writeIdentityPageTables } from './page-tables.js';
 
 export { ImageError } from './errors.js';
@@ -41,6 +43,8 @@ export interface BootInfo {
   initrd?: { addr: number; size: number };
   /** First byte above the loaded kernel (including init_size for an in-place bzImage). */
   kernelEnd: number;
+  /** Where the ACPI tables are (RSDP address and the e820 ACPI range), when the machine has them. */
+  acpi?: { rsdp: number; range: { addr: number; size: number } };
 }
 
 export interface LoadKernelOptions {
@@ -54,6 +58,8 @@ export interface LoadKernelOptions {
   deadline?: number;
   /** Address ranges e820 reports as reserved (device windows in the MMIO hole). */
   reserved?: ReadonlyArray<{ addr: number; size: number }>;
+  /** The machine as its ACPI tables describe it; without it the guest gets the MP table alone. */
+  acpi?: AcpiMachine;
 }
 
 const PAGE = 0x1000;
@@ -75,10 +81,17 @@ export function loadKernel(mem: GuestMemory, opts: LoadKernelOptions): BootInfo 
 
   writeCmdline(mem, opts.cmdline, kernel.setupHeader);
   const initrd = opts.initrd && opts.initrd.length > 0 ? placeInitrd(mem, opts.initrd, kernel, lowRam.size) : undefined;
-  writeBootParams(mem, ZERO_PAGE_ADDR, { setupHeader: kernel.setupHeader, cmdlineAddr: CMDLINE_ADDR, initrd, e820: buildE820(mem, opts.reserved) });
+  writeMpTable(mem, opts.cpus);
+  const acpi = opts.acpi ? writeAcpiTables(mem, opts.acpi) : undefined;
+  writeBootParams(mem, ZERO_PAGE_ADDR, {
+    setupHeader: kernel.setupHeader,
+    cmdlineAddr: CMDLINE_ADDR,
+    initrd,
+    e820: buildE820(mem, opts.reserved, acpi?.range),
+    acpiRsdp: acpi?.image.rsdp,
+  });
   const { gdt, idt } = writeGdt(mem);
   const pageTable = writeIdentityPageTables(mem);
-  writeMpTable(mem, opts.cpus);
   return {
     entry: BigInt(kernel.entry),
     bootParams: ZERO_PAGE_ADDR,
@@ -93,6 +106,7 @@ export function loadKernel(mem: GuestMemory, opts: LoadKernelOptions): BootInfo 
     cmdlineAddr: CMDLINE_ADDR,
     initrd,
     kernelEnd: kernel.end,
+    acpi: acpi && { rsdp: acpi.image.rsdp, range: acpi.range },
   };
 }
 

@@ -23,6 +23,8 @@ export const CMDLINE_MAX = 0x10000;
 export const EBDA_ADDR = 0x9fc00;
 export const MPTABLE_ADDR = EBDA_ADDR;
 export const BIOS_END = 0x100000;
+/** The ACPI tables, RSDP first: the start of the BIOS area Linux scans for "RSD PTR " (0xE0000-0xFFFFF). */
+export const ACPI_ADDR = 0xe0000;
 /** Lowest address a kernel may be loaded at. */
 export const HIGH_MEMORY_START = 0x100000;
 
@@ -34,5 +36,5 @@ export const BOOT_STRUCTURES: ReadonlyArray<{ name: string; start: number; end: 
   { name: 'boot stack', start: BOOT_STACK_TOP - 0x1000 + 0x10, end: BOOT_STACK_TOP + 0x10 },
   { name: 'page tables', start: PML4_ADDR, end: PD_ADDR + IDENTITY_MAP_GIB * 0x1000 },
   { name: 'command line', start: CMDLINE_ADDR, end: CMDLINE_ADDR + CMDLINE_MAX },
-  { name: 'EBDA/BIOS area (MP table)', start: EBDA_ADDR, end: BIOS_END },
+  { name: 'EBDA/BIOS area (MP table, ACPI tables)', start: EBDA_ADDR, end: BIOS_END },
 ];

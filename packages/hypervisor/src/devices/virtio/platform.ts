@@ -20,8 +20,11 @@ import type { QueueMemory } from './queue.js';
 
 /** First device window: above low RAM (which ends at 3 GiB at most), where Firecracker puts its MMIO devices too. */
 export const VIRTIO_MMIO_BASE = 0xd000_0000;
-/** GSIs in the order devices get them: the IOAPIC-only pins, then ISA IRQs no legacy device of ours uses. */
-export const VIRTIO_GSIS: readonly number[] = [16, 17, 18, 19, 20, 21, 22, 23, 5, 6, 7, 9, 10, 11, 14, 15];
+/**
+ * GSIs in the order devices get them: the IOAPIC-only pins, then ISA IRQs no legacy device of ours
+ * uses, IRQ 9 last: with ACPI it is the SCI (level-triggered), which a 16th device would share.
+ */
+export const VIRTIO_GSIS: readonly number[] = [16, 17, 18, 19, 20, 21, 22, 23, 5, 6, 7, 10, 11, 14, 15, 9];
 
 export type InterruptPath = 'irqfd' | 'irq-line';
 
