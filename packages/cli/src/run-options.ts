@@ -273,6 +273,16 @@ export const RUN_OPTIONS: readonly RunOption[] = [
     },
   }),
   option<boolean>({
+    key: 'acpi',
+    flag: 'no-acpi',
+    kind: 'boolean',
+    help: 'no ACPI tables: the MP table alone describes the machine, and a Linux kernel gets acpi=off (docs/design-vmm.md)',
+    schema: (z) => z.boolean(),
+    fromFlag: () => false,
+    fromFile: (raw) => raw as boolean,
+    default: true,
+  }),
+  option<boolean>({
     key: 'debugPort',
     flag: 'debug-port',
     kind: 'boolean',

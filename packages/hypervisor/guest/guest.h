@@ -56,4 +56,11 @@ int virtio_run(const struct virtio_options *o, uint64_t dma_start, uint64_t dma_
 #define ECAM_WINDOW_SIZE 0x100000ull
 /* Enumerates PCI bus 0 through ECAM and drives its virtio-rng over virtio-pci with MSI-X (pci.c); 0 if all checks passed. */
 int pci_run(uint64_t dma_start, uint64_t dma_len);
+/* kvmts.acpi=poweroff|reboot (acpi.c): end the VM through the ACPI tables' PM1a_CNT or RESET_REG. */
+#define ACPI_POWEROFF 1
+#define ACPI_REBOOT 2
+/* Parses one command-line word; returns 1 if it was kvmts.acpi=…. */
+int acpi_option(const char *w, size_t n, int *action);
+/* Finds the tables and writes the sleep or reset register; returns (-1) only if that did not end the VM. */
+int acpi_act(int action);
 #endif

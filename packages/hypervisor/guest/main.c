@@ -35,6 +35,7 @@
 #define BP_CMD_LINE_PTR 0x228
 #define BP_E820_TABLE 0x2d0
 #define E820_RAM 1
+#define E820_ACPI 3
 #define CMDLINE_MAX 2048
 
 /* exit status bits for failed self-tests */
@@ -125,6 +126,7 @@ struct options {
   uint64_t memtest_mib;
   int flood; /* 1: as a driver does, 16 bytes per THRE; 2 (flood=raw): never looks at LSR */
   uint64_t mmioscan;
+  int acpi; /* kvmts.acpi=poweroff|reboot: ACPI_POWEROFF or ACPI_REBOOT */
   struct virtio_options virtio;
 };
 
@@ -167,6 +169,7 @@ static void parse_options(const char *cmdline, struct options *o) {
     const char *val = w + eq + 1;
     size_t vn = eq < n ? n - eq - 1 : 0;
     if (virtio_option(w, n, &o->virtio)) continue;
+    if (acpi_option(w, n, &o->acpi)) continue;
     if (word_is(w, n, "spin")) o->spin = 1;
     else if (word_is(w, eq, "exit") && eq < n && parse_u64(val, vn, &o->exit_code)) o->exit_set = 1;
     else if (word_is(w, eq, "pio") && eq < n) parse_u64(val, vn, &o->pio);
@@ -261,7 +264,7 @@ static struct ram_window report_e820(uint64_t bp, uint64_t avoid_start, uint64_t
     puthex(addr);
     puts_("-");
     puthex(addr + size - 1);
-    puts_(type == E820_RAM ? " usable\n" : " reserved\n");
+    puts_(type == E820_RAM ? " usable\n" : type == E820_ACPI ? " acpi\n" : " reserved\n");
     if (type != E820_RAM && addr == ECAM_WINDOW && size >= ECAM_WINDOW_SIZE) ecam_reserved = 1;
     if (type != E820_RAM) continue;
     total += size;
@@ -385,7 +388,7 @@ static int result(const char *name, int ok) {
 }
 
 int guest_main(uint64_t bp) {
-  struct options o = {0, 0, 0, 0, 8, 0, 0, {0}};
+  struct options o = {0, 0, 0, 0, 8, 0, 0, 0, {0}};
   int fail = 0;
   serial_init();
   puts_("\nkvm-ts test guest: running at CPL3\n");
@@ -471,6 +474,7 @@ int guest_main(uint64_t bp) {
     puts_("spin: looping at CPL3 until stopped\n");
     for (;;) __asm__ volatile("pause");
   }
+  if (o.acpi && !fail && acpi_act(o.acpi) != 0) fail |= FAIL_BOOT_INFO;
   int status = fail ? fail : o.exit_set ? (int)(o.exit_code & 0xff) : 0;
   puts_("exit: ");
   putdec((uint64_t)status);

@@ -28,7 +28,7 @@ const ldflags = [
 ];
 mkdirSync(buildDir, { recursive: true });
 const out = join(buildDir, 'guest.elf');
-const args = [...cflags, ...ldflags, '-o', out, ...['start.S', 'main.c', 'virtio.c', 'net.c', 'pci.c'].map((f) => join(guestDir, f))];
+const args = [...cflags, ...ldflags, '-o', out, ...['start.S', 'main.c', 'virtio.c', 'net.c', 'pci.c', 'acpi.c'].map((f) => join(guestDir, f))];
 const r = spawnSync(cc, args, { stdio: 'inherit' });
 if (r.status !== 0) {
   console.error(`kvm-ts: building the test guest failed (${cc} exited with ${r.status ?? r.signal})`);

@@ -30,10 +30,19 @@ export const RUN: CommandSpec = {
 };
 const USAGE = usageLine(RUN);
 const MiB = 1024 * 1024;
-/** Linux defaults in kvmtool's spirit: serial console, no ACPI/PCI probing, reboot via the i8042, panic ends the VM. */
+/** Linux defaults in kvmtool's spirit: serial console, no ACPI/PCI probing, reboot via the i8042, panic ends the VM (--no-acpi). */
 const LINUX_PARAMS = 'earlyprintk=serial acpi=off pci=off reboot=k panic=-1 i8042.noaux=1 i8042.nopnp=1 i8042.dumbkbd=1';
-/** With --transport pci the kernel must probe PCI (conf1 needs no ACPI), so `pci=off` goes. */
-const LINUX_PCI_PARAMS = LINUX_PARAMS.replace(' pci=off', '');
+/**
+ * The kernel parameters for a Linux guest: with ACPI tables (the default) `acpi=off` goes, and so
+ * does `reboot=k`, so that reboot takes the FADT's reset register as on a PC (the i8042 stays as
+ * Linux's fallback); with --transport pci the kernel must probe PCI, so `pci=off` goes.
+ */
+function linuxParams(acpi: boolean, transport: 'mmio' | 'pci'): string {
+  let params = LINUX_PARAMS;
+  if (acpi) params = params.replace(' acpi=off', '').replace(' reboot=k', '');
+  if (transport === 'pci') params = params.replace(' pci=off', '');
+  return params;
+}
 const GUEST_PARAMS = '';
 /** The guest's console, first on the command line: the UART, or hvc0 with --console virtio. */
 const CONSOLE_PARAM = { serial: 'console=ttyS0', virtio: 'console=hvc0' } as const;
@@ -167,7 +176,8 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
   }
   const network = backends.map((backend, i) => ({ backend, mac: networks[i].mac !== undefined ? hv.parseMac(networks[i].mac) : undefined }));
   const transport = (config.transport as 'mmio' | 'pci' | undefined) ?? 'mmio';
-  const extra = [CONSOLE_PARAM[consoleKind], builtin ? GUEST_PARAMS : transport === 'pci' ? LINUX_PCI_PARAMS : LINUX_PARAMS, scratch ? 'kvmts.scratch' : '', noNetwork !== undefined ? 'kvmts.nonet' : ''];
+  const acpi = config.acpi !== false;
+  const extra = [CONSOLE_PARAM[consoleKind], builtin ? GUEST_PARAMS : linuxParams(acpi, transport), scratch ? 'kvmts.scratch' : '', noNetwork !== undefined ? 'kvmts.nonet' : ''];
   const cmdline = [...extra, params].filter((w) => w !== '').join(' ');
 
   const deadline = timeoutMs === undefined ? undefined : opts.startedAt + timeoutMs;
@@ -215,6 +225,7 @@ async function boot(resolved: ResolvedConfig, opts: { json: boolean; verbose: bo
         network,
         name,
         transport,
+        acpi,
       });
     } catch (err) {
       if (err instanceof hv.LoadDeadlineError) throw timedOut();
