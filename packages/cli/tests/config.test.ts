@@ -48,7 +48,7 @@ function oneLine(t: import('ava').ExecutionContext, r: ReturnType<typeof cli>, p
 }
 
 test('--print-config prints every option with its default, and a command line as a file', (t) => {
-  t.deepEqual(printed(t, []), { cpus: 1, memory: '256M', disks: [], network: [], rng: false, console: 'serial', debugPort: false, debugExit: false, hostDecompress: true, withoutCap: [] });
+  t.deepEqual(printed(t, []), { cpus: 1, memory: '256M', disks: [], network: [], rng: false, console: 'serial', acpi: true, debugPort: false, debugExit: false, hostDecompress: true, withoutCap: [] });
   const guest = builtinGuestPath();
   const full = printed(t, ['-k', guest, '-p', 'spin', '-c', '2', '-m', '1G', '--debug-port', '--timeout', '2.5', '--no-host-decompress',
     '--abi', '6.1', '--kernel-caps-as', '5.10', '--without-cap', 'KVM_CAP_IRQFD,KVM_CAP_IOEVENTFD', '--name', 'vm-1']);
@@ -61,6 +61,7 @@ test('--print-config prints every option with its default, and a command line as
     network: [],
     rng: false,
     console: 'serial',
+    acpi: true,
     debugPort: true,
     debugExit: false,
     timeout: 2.5,

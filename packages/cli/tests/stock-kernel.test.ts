@@ -213,3 +213,59 @@ bootingKvm(
   },
   noBusybox ?? noGuestModules,
 );
+
+/** /init that reports which ACPI tables the kernel found, then powers off or reboots at once (no init system to ask). */
+const ACPI_INIT = (how: 'poweroff' | 'reboot') => `#!/bin/busybox sh
+/bin/busybox mount -t sysfs sys /sys
+echo "kvm-ts-acpi: tables $(/bin/busybox ls /sys/firmware/acpi/tables | /bin/busybox tr '\\n' ' ')"
+exec /bin/busybox ${how} -f
+`;
+
+/** Runs kvm-cli --json until it exits on its own (the guest ends the run); the console is its stderr then. */
+async function runToEnd(t: ExecutionContext, args: string[]): Promise<{ code: number | null; summary?: { exitReason: string; status: number }; console: string }> {
+  t.timeout(HARD_CAP_MS + STOP_GRACE_MS + 5000, 'the hard cap did not end the run');
+  const child = spawn(process.execPath, [BIN, 'run', '-k', kernel!, '-m', MEM, '--timeout', String(VM_TIMEOUT_S), '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString('latin1')));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString('latin1')));
+  const killer = setTimeout(() => child.kill('SIGKILL'), HARD_CAP_MS + STOP_GRACE_MS);
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  clearTimeout(killer);
+  const line = out.trim().split('\n').at(-1);
+  let summary;
+  try {
+    summary = line ? (JSON.parse(line) as { exitReason: string; status: number }) : undefined;
+  } catch {
+    t.log(`stdout is not a JSON summary: ${out.slice(-500)}`);
+  }
+  return { code, summary, console: err };
+}
+
+for (const [how, transport] of [
+  ['poweroff', 'pci'],
+  ['reboot', 'mmio'],
+] as const) {
+  bootingKvm(
+    `a stock Debian kernel finds our ACPI tables (${transport}) and \`${how} -f\` ends kvm-cli with exit 0 and exitReason "${how}"`,
+    async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-acpi-'));
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+      const initrd = initramfs(dir, ACPI_INIT(how));
+      const r = await runToEnd(t, ['-i', initrd, '-c', '2', '--transport', transport, '-p', 'console=ttyS0']);
+      const tail = r.console.split(/\r?\n/).slice(-20).join('\n');
+      t.is(r.code, 0, `kvm-cli exit ${r.code}; console:\n${tail}`);
+      t.is(r.summary?.exitReason, how, tail);
+      t.is(r.summary?.status, 0);
+      t.notRegex(r.console, /Kernel command line:[^\n]*acpi=off/, 'ACPI is on by default');
+      // Linux lists every table it found at boot: "ACPI: FACP 0x00000000000E01A0 000114 (v06 KVMTS  KVMTSFAC …)".
+      for (const sig of ['RSDP', 'XSDT', 'FACP', 'DSDT', 'FACS', 'APIC', ...(transport === 'pci' ? ['MCFG'] : [])]) {
+        t.regex(r.console, new RegExp(`ACPI: ${sig} 0x[0-9A-F]+ [0-9A-F]+ \\(v\\d\\d KVMTS`), `the kernel found ${sig}`);
+      }
+      t.regex(r.console, /kvm-ts-acpi: tables .*APIC.*DSDT.*FACP/, '/sys/firmware/acpi/tables lists them');
+      if (how === 'poweroff') t.regex(r.console, /reboot: Power down/);
+      else t.regex(r.console, /reboot: Restarting system/);
+    },
+    noKernel ?? noBusybox,
+  );
+}
