@@ -102,8 +102,10 @@ export function nameString(path: string): Uint8Array {
   return concat([prefix, ...body]);
 }
 
-function littleEndian(value: bigint, bytes: number): number[] {
-  return Array.from({ length: bytes }, (_, i) => Number((value >> BigInt(8 * i)) & 0xffn));
+/** The low `bytes` bytes of `value`, least significant first (AML and every ACPI table are little-endian). */
+export function littleEndian(value: number | bigint, bytes: number): number[] {
+  const v = BigInt(value);
+  return Array.from({ length: bytes }, (_, i) => Number((v >> BigInt(8 * i)) & 0xffn));
 }
 
 /** §20.2.3 ComputationalData: Zero, One, or the shortest of Byte/Word/DWord/QWord constants. */

@@ -2,7 +2,7 @@
  * ACPI resource descriptors (ACPI 6.5 §6.4): the byte lists inside a ResourceTemplate, which
  * `_CRS` returns as an AML Buffer closed by an End Tag whose checksum makes the bytes sum to 0.
  */
-import { buffer, concat } from './aml.js';
+import { buffer, concat, littleEndian } from './aml.js';
 
 /** §6.4.2 small item tags: (type << 3) | length. */
 const SMALL_IRQ_NO_FLAGS = (0x04 << 3) | 2;
@@ -29,31 +29,27 @@ const EXT_INT_CONSUMER = 0x01;
 const EXT_INT_EDGE = 0x02;
 const EXT_INT_ACTIVE_LOW = 0x04;
 
-function le(value: bigint | number, bytes: number): number[] {
-  const v = BigInt(value);
-  return Array.from({ length: bytes }, (_, i) => Number((v >> BigInt(8 * i)) & 0xffn));
-}
 
 /** §6.4.2.5 I/O port descriptor, 16-bit decode: IO (Decode16, min, max, alignment, length). */
 export function io(min: number, max: number, alignment: number, length: number): Uint8Array {
-  return Uint8Array.of(SMALL_IO, 0x01, ...le(min, 2), ...le(max, 2), alignment, length);
+  return Uint8Array.of(SMALL_IO, 0x01, ...littleEndian(min, 2), ...littleEndian(max, 2), alignment, length);
 }
 
 /** §6.4.2.1 IRQ descriptor without flags (edge, active high, exclusive): IRQNoFlags () {irq}. */
 export function irqNoFlags(irq: number): Uint8Array {
   if (!Number.isInteger(irq) || irq < 0 || irq > 15) throw new RangeError(`IRQNoFlags takes ISA IRQ 0-15, got ${irq}`);
-  return Uint8Array.of(SMALL_IRQ_NO_FLAGS, ...le(1 << irq, 2));
+  return Uint8Array.of(SMALL_IRQ_NO_FLAGS, ...littleEndian(1 << irq, 2));
 }
 
 /** §6.4.3.4 32-bit fixed memory range, read-write: Memory32Fixed (ReadWrite, base, length). */
 export function memory32Fixed(base: number, length: number): Uint8Array {
-  return Uint8Array.of(LARGE_MEMORY32_FIXED, ...le(9, 2), 0x01, ...le(base, 4), ...le(length, 4));
+  return Uint8Array.of(LARGE_MEMORY32_FIXED, ...littleEndian(9, 2), 0x01, ...littleEndian(base, 4), ...littleEndian(length, 4));
 }
 
 /** §6.4.3.6 Extended Interrupt descriptor, consumer, exclusive, one GSI: Interrupt (ResourceConsumer, Edge|Level, ActiveHigh|ActiveLow, Exclusive) {gsi}. */
 export function extendedInterrupt(gsi: number, opts: { edge: boolean; activeLow: boolean }): Uint8Array {
   const flags = EXT_INT_CONSUMER | (opts.edge ? EXT_INT_EDGE : 0) | (opts.activeLow ? EXT_INT_ACTIVE_LOW : 0);
-  return Uint8Array.of(LARGE_EXTENDED_INTERRUPT, ...le(2 + 4, 2), flags, 1, ...le(gsi, 4));
+  return Uint8Array.of(LARGE_EXTENDED_INTERRUPT, ...littleEndian(2 + 4, 2), flags, 1, ...littleEndian(gsi, 4));
 }
 
 interface AddressSpace {
@@ -71,8 +67,8 @@ function addressSpace(tag: number, width: 2 | 4 | 8, a: AddressSpace): Uint8Arra
   const min = BigInt(a.min);
   const max = BigInt(a.max);
   if (max < min || max >= 1n << BigInt(8 * width)) throw new RangeError(`address range ${min}-${max} does not fit ${8 * width} bits`);
-  const fields = [0n, min, max, 0n, max - min + 1n].flatMap((v) => le(v, width));
-  return Uint8Array.of(tag, ...le(3 + fields.length, 2), a.type, ADDRESS_MIN_MAX_FIXED_PRODUCER, typeFlags(a.type), ...fields);
+  const fields = [0n, min, max, 0n, max - min + 1n].flatMap((v) => littleEndian(v, width));
+  return Uint8Array.of(tag, ...littleEndian(3 + fields.length, 2), a.type, ADDRESS_MIN_MAX_FIXED_PRODUCER, typeFlags(a.type), ...fields);
 }
 
 /** WordBusNumber / WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, …). */

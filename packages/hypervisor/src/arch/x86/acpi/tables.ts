@@ -5,6 +5,7 @@
  * register, a fixed-feature power button, no SMI_CMD (the machine is always in ACPI mode). Laid out
  * as one image at a given guest-physical base, each table checksummed.
  */
+import { littleEndian } from './aml.js';
 import { dsdtAml, type DsdtInput } from './dsdt.js';
 import { PM1_CNT_LEN, PM1_EVT_LEN, PM1A_CNT_PORT, PM1A_EVT_PORT, RESET_PORT, RESET_VALUE, SCI_IRQ } from './hardware.js';
 
@@ -161,13 +162,13 @@ function facsTable(): Uint8Array {
 /** §5.2.12 MADT: one enabled local APIC per vCPU (ids 0..n-1), the IOAPIC, the SCI's override and LINT NMI. */
 function madt(m: AcpiMachine): Uint8Array {
   const entries: number[][] = [];
-  for (let cpu = 0; cpu < m.cpus; cpu++) entries.push([MADT_LOCAL_APIC, 8, cpu, cpu, ...le(LOCAL_APIC_ENABLED, 4)]);
-  entries.push([MADT_IOAPIC, 12, m.ioapic.id, 0, ...le(m.ioapic.address, 4), ...le(m.ioapic.gsiBase, 4)]);
+  for (let cpu = 0; cpu < m.cpus; cpu++) entries.push([MADT_LOCAL_APIC, 8, cpu, cpu, ...littleEndian(LOCAL_APIC_ENABLED, 4)]);
+  entries.push([MADT_IOAPIC, 12, m.ioapic.id, 0, ...littleEndian(m.ioapic.address, 4), ...littleEndian(m.ioapic.gsiBase, 4)]);
   // ISA IRQs map to GSIs 0-15 one to one (KVM's default routing, which the MP table states too: the
   // PIT is on GSI 0), so only the SCI needs an override: level, active high (§5.2.12.5).
-  entries.push([MADT_INTERRUPT_OVERRIDE, 10, ISA_BUS, SCI_IRQ, ...le(SCI_IRQ, 4), ...le(INTI_ACTIVE_HIGH | INTI_LEVEL, 2)]);
-  entries.push([MADT_LOCAL_APIC_NMI, 6, ALL_PROCESSORS, ...le(0, 2), m.nmiLint]);
-  const head = [...le(m.lapicAddress, 4), ...le(MADT_PCAT_COMPAT, 4)];
+  entries.push([MADT_INTERRUPT_OVERRIDE, 10, ISA_BUS, SCI_IRQ, ...littleEndian(SCI_IRQ, 4), ...littleEndian(INTI_ACTIVE_HIGH | INTI_LEVEL, 2)]);
+  entries.push([MADT_LOCAL_APIC_NMI, 6, ALL_PROCESSORS, ...littleEndian(0, 2), m.nmiLint]);
+  const head = [...littleEndian(m.lapicAddress, 4), ...littleEndian(MADT_PCAT_COMPAT, 4)];
   return sdt('APIC', REVISION.MADT, Uint8Array.from([...head, ...entries.flat()]));
 }
 
@@ -183,7 +184,7 @@ function mcfg(ecam: NonNullable<AcpiMachine['ecam']>): Uint8Array {
 }
 
 function xsdt(addrs: readonly number[]): Uint8Array {
-  return sdt('XSDT', REVISION.XSDT, Uint8Array.from(addrs.flatMap((a) => le(BigInt(a), 8))));
+  return sdt('XSDT', REVISION.XSDT, Uint8Array.from(addrs.flatMap((a) => littleEndian(BigInt(a), 8))));
 }
 
 /** §5.2.5.3 RSDP v2: the first checksum over 20 bytes, the extended one over all 36; no RSDT. */
@@ -200,10 +201,6 @@ function rsdpStructure(xsdtAddr: number): Uint8Array {
   return t;
 }
 
-function le(value: number | bigint, bytes: number): number[] {
-  const v = BigInt(value);
-  return Array.from({ length: bytes }, (_, i) => Number((v >> BigInt(8 * i)) & 0xffn));
-}
 
 const align = (v: number, a: number) => Math.ceil(v / a) * a;
 
