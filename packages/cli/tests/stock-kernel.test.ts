@@ -176,48 +176,71 @@ const testbedKernel = cachedKernel();
 const noGuestModules = testbedKernel ? undefined : "no Debian kernel with its virtio modules in the testbed's cache (npm run testbed -- --fetch)";
 const PATTERN = 'kvm-ts wrote this through Linux virtio_blk';
 
+/** The NIC's address, which Linux's virtio_net must read from the device's config space. */
+const MAC = '52:54:00:4b:56:4d';
+
 /** Loads Debian's own virtio drivers, then reports what they found in one line the test parses. */
 const DRIVERS_INIT = (modules: string[]) => `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 for m in ${modules.join(' ')}; do insmod /lib/$m || echo "kvm-ts-linux: insmod $m failed"; done
-for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && [ -e /sys/class/misc/hw_random/rng_current ] && break; sleep 1; done
+for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && [ -e /sys/class/misc/hw_random/rng_current ] && [ -e /sys/class/net/eth0 ] && break; sleep 1; done
 printf '%s' '${PATTERN}' | dd of=/dev/vda bs=512 seek=8 conv=fsync 2>/dev/null
-drivers=$(for d in /sys/bus/virtio/devices/*; do printf '%s:%s,' "$(cat $d/device)" "$(basename $(readlink $d/driver))"; done)
+drivers=$(for d in /sys/bus/virtio/devices/*; do echo "$(cat $d/device):$(basename $(readlink $d/driver))"; done | sort | tr '\\n' ,)
 rng=$(cat /sys/class/misc/hw_random/rng_current)
-bytes=$(dd if=/dev/hwrng bs=32 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')
+bytes=$(dd if=/dev/hwrng bs=32 count=1 2>/dev/null | od -An -tx1 | tr -d ' \\n')
 msi=$(grep -c 'PCI-MSI.*virtio' /proc/interrupts)
-echo "kvm-ts-linux: drivers=$drivers vda=$(cat /sys/block/vda/size) rng=$rng bytes=$bytes msi=$msi"
+parents=$(for d in /sys/bus/virtio/devices/*; do echo "$(basename $(readlink -f $d/../subsystem))/$(basename $(readlink -f $d/..))"; done | sort | tr '\\n' ,)
+echo "kvm-ts-linux: drivers=$drivers vda=$(cat /sys/block/vda/size) rng=$rng bytes=$bytes msi=$msi mac=$(cat /sys/class/net/eth0/address) parents=$parents"
 exec sleep 100000
 `;
 
-bootingKvm(
-  "a stock Debian kernel's own virtio_pci, virtio_blk and virtio_rng drive our virtio-pci devices by MSI-X",
-  async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-linux-virtio-'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const k = testbedKernel!;
-    const initrd = initramfs(dir, DRIVERS_INIT(k.guestModules), { root: k.dir, files: k.guestModules });
-    const disk = join(dir, 'disk.img');
-    writeFileSync(disk, Buffer.alloc(8 * 2 ** 20));
-    const { match, code, err } = await boot(
-      t,
-      { until: /kvm-ts-linux: ([^\r\n]*)\r?\n/, args: ['-i', initrd, '-c', '2', '--transport', 'pci', '-d', disk, '--rng', '-p', 'console=ttyS0 loglevel=4'] },
-      k.vmlinuz,
-    );
-    if (!match) return;
-    const f = Object.fromEntries(match[1].split(' ').map((kv) => kv.split('=') as [string, string]));
-    t.is(f.drivers, '0x0002:virtio_blk,0x0004:virtio_rng,', `Linux bound its drivers to our devices: ${match[1]}`);
-    t.is(f.vda, String((8 * 2 ** 20) / 512), 'vda has the image\'s size in 512-byte sectors');
-    t.is(f.rng, 'virtio_rng.0', 'virtio_rng is the current hwrng');
-    t.regex(f.bytes, /^[0-9a-f]{64}$/, '32 bytes read from /dev/hwrng');
-    t.notRegex(f.bytes, /^(00)+$/, 'and not all zero');
-    t.is(f.msi, '4', 'config and queue vectors of both devices are PCI-MSI interrupts');
-    t.is(code, 143, `kvm-cli exit ${code}; stderr: ${err}`);
-    t.is(readFileSync(disk).subarray(8 * 512, 8 * 512 + PATTERN.length).toString(), PATTERN, 'what the guest wrote to vda is in the image at sector 8');
-  },
-  noBusybox ?? noGuestModules,
-);
+/**
+ * On pci, Linux enumerates the bus and takes MSI-X: one vector for config changes and one per queue
+ * (blk 1, rng 1, net rx and tx). On mmio, it finds the windows only through the DSDT's LNRO0005
+ * devices (Debian's kernel ignores virtio_mmio.device=), so the parents are ACPI platform devices.
+ */
+const TRANSPORTS = {
+  pci: { msi: '7', parent: /^pci\/0000:00:[0-9a-f]{2}\.0$/ },
+  mmio: { msi: '0', parent: /^platform\/LNRO0005:[0-9a-f]{2}$/ },
+} as const;
+
+for (const [transport, expect] of Object.entries(TRANSPORTS)) {
+  bootingKvm(
+    `a stock Debian kernel's own virtio drivers drive our virtio-${transport} blk, rng and net devices${transport === 'pci' ? ' by MSI-X' : ', found through the ACPI DSDT'}`,
+    async (t) => {
+      const dir = mkdtempSync(join(tmpdir(), 'kvm-ts-linux-virtio-'));
+      t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+      const k = testbedKernel!;
+      const initrd = initramfs(dir, DRIVERS_INIT(k.guestModules), { root: k.dir, files: k.guestModules });
+      const disk = join(dir, 'disk.img');
+      writeFileSync(disk, Buffer.alloc(8 * 2 ** 20));
+      // A listening socket with no peer: the NIC exists, and what it sends goes nowhere.
+      const net = `mode=socket,path=${join(dir, 'net.sock')},listen,mac=${MAC}`;
+      const { match, code, err } = await boot(
+        t,
+        { until: /kvm-ts-linux: ([^\r\n]*)\r?\n/, args: ['-i', initrd, '-c', '2', '--transport', transport, '-d', disk, '--rng', '-n', net, '-p', 'console=ttyS0 loglevel=4'] },
+        k.vmlinuz,
+      );
+      if (!match) return;
+      t.log(match[1]);
+      const f = Object.fromEntries(match[1].split(' ').map((kv) => kv.split('=') as [string, string]));
+      t.is(f.drivers, '0x0001:virtio_net,0x0002:virtio_blk,0x0004:virtio_rng,', `Linux bound its drivers to our devices: ${match[1]}`);
+      const parents = f.parents.split(',').filter((p) => p !== '');
+      t.is(parents.length, 3, `three virtio devices: ${match[1]}`);
+      for (const p of parents) t.regex(p, expect.parent, `each device sits on ${transport}: ${match[1]}`);
+      t.is(f.vda, String((8 * 2 ** 20) / 512), "vda has the image's size in 512-byte sectors");
+      t.is(f.rng, 'virtio_rng.0', 'virtio_rng is the current hwrng');
+      t.regex(f.bytes, /^[0-9a-f]{64}$/, '32 bytes read from /dev/hwrng');
+      t.notRegex(f.bytes, /^(00)+$/, 'and not all zero');
+      t.is(f.mac, MAC, "eth0 has the MAC from the net device's config space");
+      t.is(f.msi, expect.msi, 'PCI-MSI interrupts of the virtio devices');
+      t.is(code, 143, `kvm-cli exit ${code}; stderr: ${err}`);
+      t.is(readFileSync(disk).subarray(8 * 512, 8 * 512 + PATTERN.length).toString(), PATTERN, 'what the guest wrote to vda is in the image at sector 8');
+    },
+    noBusybox ?? noGuestModules,
+  );
+}
 
 /** /init that reports which ACPI tables the kernel found, then powers off or reboots at once (no init system to ask). */
 const ACPI_INIT = (how: 'poweroff' | 'reboot') => `#!/bin/busybox sh
@@ -228,6 +251,7 @@ exec /bin/busybox ${how} -f
 
 interface RunResult {
   code: number | null;
+  signal: NodeJS.Signals | null;
   summary?: { exitReason: string; status: number };
   /** The console, and kvm-cli's own messages after it. */
   err: string;
@@ -242,7 +266,7 @@ async function runOnceToEnd(t: ExecutionContext, args: string[]): Promise<RunRes
   child.stdout.on('data', (d: Buffer) => (out += d.toString('latin1')));
   child.stderr.on('data', (d: Buffer) => (err += d.toString('latin1')));
   const killer = setTimeout(() => child.kill('SIGKILL'), HARD_CAP_MS + STOP_GRACE_MS);
-  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (c, sig) => resolve({ code: c, signal: sig })));
   clearTimeout(killer);
   const line = out.trim().split('\n').at(-1);
   let summary;
@@ -251,12 +275,12 @@ async function runOnceToEnd(t: ExecutionContext, args: string[]): Promise<RunRes
   } catch {
     t.log(`stdout is not a JSON summary: ${out.slice(-500)}`);
   }
-  return { code, summary, err };
+  return { code, signal, summary, err };
 }
 
 /** runOnceToEnd, once more after a triple fault in the testbed. */
 function runToEnd(t: ExecutionContext, args: string[]): Promise<RunResult> {
-  return onceMoreAfterTripleFault(t, () => runOnceToEnd(t, args), (r) => (r.code === 0 ? undefined : `kvm-cli exit ${r.code}: ${r.err.trim().split('\n').slice(-5).join('\n')}`));
+  return onceMoreAfterTripleFault(t, () => runOnceToEnd(t, args), (r) => (r.code === 0 ? undefined : `kvm-cli exit ${r.code ?? r.signal}: ${r.err.trim().split('\n').slice(-5).join('\n')}`));
 }
 
 for (const [how, transport] of [
@@ -271,7 +295,7 @@ for (const [how, transport] of [
       const initrd = initramfs(dir, ACPI_INIT(how));
       const r = await runToEnd(t, ['-i', initrd, '-c', '2', '--transport', transport, '-p', 'console=ttyS0']);
       const tail = r.err.split(/\r?\n/).slice(-20).join('\n');
-      t.is(r.code, 0, `kvm-cli exit ${r.code}; console:\n${tail}`);
+      t.is(r.code, 0, `kvm-cli exit ${r.code ?? r.signal}; console:\n${tail}`);
       t.is(r.summary?.exitReason, how, tail);
       t.is(r.summary?.status, 0);
       t.notRegex(r.err, /Kernel command line:[^\n]*acpi=off/, 'ACPI is on by default');

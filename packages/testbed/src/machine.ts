@@ -84,7 +84,8 @@ export function qemuArgs(o: Pick<MachineOptions, 'emulator' | 'kernel' | 'initra
     ...o.emulator.firmwareDirs.flatMap((d) => ['-L', d]),
     '-machine', 'pc', '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', String(o.cpus), '-m', `${o.memoryMiB}M`,
     '-kernel', o.kernel.vmlinuz, '-initrd', o.initramfs,
-    '-append', `console=ttyS0 panic=-1 loglevel=5 rdinit=/init kvmts_testbed.run=${script}`,
+    // loglevel=7 and print-fatal-signals put a process's death by SIGSEGV or SIGBUS (info level) in the console log.
+    '-append', `console=ttyS0 panic=-1 loglevel=7 print-fatal-signals=1 rdinit=/init kvmts_testbed.run=${script}`,
     '-serial', `file:${o.consoleLog}`,
     '-chardev', 'stdio,id=command,signal=off', '-serial', 'chardev:command',
     // passthrough keeps owners and modes, which needs root; as a user, files are created as that user.
